@@ -1,0 +1,25 @@
+//! The wire side of shoal: everything about the Redis protocol that needs no I/O.
+//!
+//! # Layout
+//! - [`request`]: incremental parser for client requests (RESP2 multibulk and inline), with
+//!   Redis's limits and exact protocol-error texts. Arguments are zero-copy slices of the
+//!   read buffer.
+//! - [`reply`]: encoder for RESP2 and RESP3 replies, writing straight into a `BytesMut`.
+//! - [`command`]: the command table (name, arity, flags, key positions) that drives
+//!   dispatch, `COMMAND` and routing.
+//! - [`slot`]: CRC16 hash slots with `{hash tags}`.
+//! - [`number`]: Redis-exact integer and double parsing and formatting.
+#![deny(rust_2018_idioms)]
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used)]
+
+pub mod command;
+pub mod number;
+pub mod reply;
+pub mod request;
+pub mod slot;
+
+pub use command::{lookup, lookup_subcommand, CommandSpec, Flags};
+pub use reply::{Protocol, Reply};
+pub use request::{ParseError, RequestParser};
+pub use slot::{key_hash_slot, SLOT_COUNT};

@@ -1,0 +1,107 @@
+//! Per-connection client state, and the registry behind CLIENT LIST / KILL.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use shoal_proto::Protocol;
+use tokio::sync::Notify;
+
+/// What the server knows about one connection.
+pub struct Client {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub name: Option<Bytes>,
+    pub proto: Protocol,
+    pub created: Instant,
+    pub last_interaction: Instant,
+    /// Full name of the last command run (`client|list`), for CLIENT LIST's `cmd=`.
+    pub last_cmd: &'static str,
+    /// True when no password is required or the client has authenticated.
+    pub authenticated: bool,
+    /// Reply, then close (QUIT, CLIENT KILL of oneself, protocol errors).
+    pub close_after_reply: bool,
+    /// Set by CLIENT KILL from another connection; the connection task stops at its next
+    /// wake-up, which `kill_signal` triggers.
+    pub killed: bool,
+    pub kill_signal: Rc<Notify>,
+    /// Bytes waiting in the query buffer, and in the reply buffer, for CLIENT LIST.
+    pub qbuf: usize,
+    pub obuf: usize,
+    pub is_unix: bool,
+}
+
+impl Client {
+    pub fn new(id: u64, addr: String, laddr: String, is_unix: bool, authenticated: bool) -> Client {
+        let now = Instant::now();
+        Client {
+            id,
+            addr,
+            laddr,
+            name: None,
+            proto: Protocol::Resp2,
+            created: now,
+            last_interaction: now,
+            last_cmd: "NULL",
+            authenticated,
+            close_after_reply: false,
+            killed: false,
+            kill_signal: Rc::new(Notify::new()),
+            qbuf: 0,
+            obuf: 0,
+            is_unix,
+        }
+    }
+
+    /// One line of CLIENT LIST / CLIENT INFO, with Redis's field names and order.
+    pub fn info_line(&self) -> String {
+        let age = self.created.elapsed().as_secs();
+        let idle = self.last_interaction.elapsed().as_secs();
+        let name = self.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+        let resp = match self.proto {
+            Protocol::Resp2 => 2,
+            Protocol::Resp3 => 3,
+        };
+        format!(
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 \
+             qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 \
+             events=r cmd={} user=default redir=-1 resp={}",
+            self.id, self.addr, self.laddr, name, age, idle, self.qbuf, self.last_cmd, resp
+        )
+    }
+}
+
+/// Every connected client, by id. A connection's own entry is mutably borrowed while it
+/// runs a command, so code that walks the registry uses the command's own `Client` for
+/// that id instead of borrowing the registry's.
+#[derive(Default)]
+pub struct Registry {
+    pub clients: BTreeMap<u64, Rc<RefCell<Client>>>,
+    next_id: u64,
+}
+
+impl Registry {
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn add(&mut self, client: Rc<RefCell<Client>>, id: u64) {
+        self.clients.insert(id, client);
+    }
+
+    pub fn remove(&mut self, id: u64) {
+        self.clients.remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+}

@@ -1,0 +1,308 @@
+//! The keyspace of one shard: keys, values, expiry times and access metadata.
+//!
+//! # Layout
+//! - [`sds`]: the compact byte string used for keys and string values.
+//! - [`value`]: the value types and their Redis type and encoding names.
+//! - [`expire`]: Redis's active expiry cycle.
+//!
+//! Keys live in an `IndexMap` so that a random key (RANDOMKEY, expiry sampling, eviction)
+//! costs O(1), and SCAN can walk positions. Removal is `swap_remove`, which moves the last
+//! entry into the hole; SCAN therefore walks from the end towards the start, so an entry
+//! that moves always moves from the visited part into a part still to visit, and no key
+//! present for the whole scan is ever missed.
+
+pub mod expire;
+pub mod sds;
+pub mod value;
+
+use ahash::RandomState;
+use indexmap::IndexMap;
+
+pub use sds::Sds;
+pub use value::Value;
+
+/// One key's value and the access clock Redis keeps in its object header (LRU seconds).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    pub lru: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct KeyStats {
+    pub expired_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+}
+
+pub struct Db {
+    keys: IndexMap<Sds, Entry, RandomState>,
+    /// Absolute expiry in Unix milliseconds, for volatile keys only, as Redis keeps them in
+    /// a separate dict so the expiry cycle samples volatile keys alone.
+    expires: IndexMap<Sds, i64, RandomState>,
+    pub stats: KeyStats,
+    /// Keys removed by lazy or active expiry since the caller last drained the list; the
+    /// server turns them into DELs for the AOF and invalidates WATCHes on them.
+    pub expired: Vec<Sds>,
+    /// Seconds clock for the LRU field, set by the server once per event-loop turn.
+    pub lru_clock: u32,
+}
+
+impl Default for Db {
+    fn default() -> Self {
+        Db::new()
+    }
+}
+
+impl Db {
+    pub fn new() -> Db {
+        Db {
+            keys: IndexMap::with_hasher(RandomState::new()),
+            expires: IndexMap::with_hasher(RandomState::new()),
+            stats: KeyStats::default(),
+            expired: Vec::new(),
+            lru_clock: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    /// The expiry time of `key`, without checking whether it has passed.
+    pub fn expire_at(&self, key: &[u8]) -> Option<i64> {
+        self.expires.get(key).copied()
+    }
+
+    /// Deletes `key` if its time has passed. Returns true when it did.
+    fn expire_if_needed(&mut self, key: &[u8], now: i64) -> bool {
+        match self.expires.get(key) {
+            Some(&at) if at <= now => {
+                self.remove(key);
+                self.stats.expired_keys += 1;
+                self.expired.push(Sds::new(key));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Looks a key up for reading: expires it if due, counts a hit or a miss, and
+    /// updates its access clock.
+    pub fn get(&mut self, key: &[u8], now: i64) -> Option<&Value> {
+        self.expire_if_needed(key, now);
+        let clock = self.lru_clock;
+        match self.keys.get_mut(key) {
+            Some(e) => {
+                self.stats.keyspace_hits += 1;
+                e.lru = clock;
+                Some(&e.value)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks a key up for writing (no hit/miss accounting).
+    pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Value> {
+        self.expire_if_needed(key, now);
+        let clock = self.lru_clock;
+        self.keys.get_mut(key).map(|e| {
+            e.lru = clock;
+            &mut e.value
+        })
+    }
+
+    /// Looks a key up without touching its access clock or the hit counters (OBJECT,
+    /// TYPE-free internal checks).
+    pub fn peek(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
+        self.expire_if_needed(key, now);
+        self.keys.get(key)
+    }
+
+    pub fn contains(&mut self, key: &[u8], now: i64) -> bool {
+        self.expire_if_needed(key, now);
+        self.keys.contains_key(key)
+    }
+
+    /// Stores `value` under `key`. Like Redis's `setKey`, this clears any TTL unless
+    /// `keep_ttl` is set.
+    pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
+        let entry = Entry { value, lru: self.lru_clock };
+        match self.keys.get_mut(key) {
+            Some(slot) => *slot = entry,
+            None => {
+                self.keys.insert(Sds::new(key), entry);
+            }
+        }
+        if !keep_ttl {
+            self.expires.swap_remove(key);
+        }
+    }
+
+    /// Adds a key that must not exist yet.
+    pub fn insert_new(&mut self, key: &[u8], value: Value) {
+        self.keys.insert(Sds::new(key), Entry { value, lru: self.lru_clock });
+    }
+
+    /// Removes a key and its TTL, returning its value.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Value> {
+        let e = self.keys.swap_remove(key)?;
+        self.expires.swap_remove(key);
+        Some(e.value)
+    }
+
+    /// Removes a key and returns its whole entry and TTL (RENAME, MOVE).
+    pub fn take(&mut self, key: &[u8], now: i64) -> Option<(Entry, Option<i64>)> {
+        self.expire_if_needed(key, now);
+        let e = self.keys.swap_remove(key)?;
+        let ttl = self.expires.swap_remove(key);
+        Some((e, ttl))
+    }
+
+    /// Puts back an entry taken with [`Db::take`] under a (possibly new) name.
+    pub fn put_entry(&mut self, key: &[u8], entry: Entry, expire_at: Option<i64>) {
+        self.keys.insert(Sds::new(key), entry);
+        match expire_at {
+            Some(at) => {
+                self.expires.insert(Sds::new(key), at);
+            }
+            None => {
+                self.expires.swap_remove(key);
+            }
+        }
+    }
+
+    /// Sets the TTL of an existing key. Returns false when the key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], at_ms: i64) -> bool {
+        if !self.keys.contains_key(key) {
+            return false;
+        }
+        match self.expires.get_mut(key) {
+            Some(at) => *at = at_ms,
+            None => {
+                self.expires.insert(Sds::new(key), at_ms);
+            }
+        }
+        true
+    }
+
+    /// Removes the TTL of a key. Returns true when there was one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        self.expires.swap_remove(key).is_some()
+    }
+
+    pub fn flush(&mut self) -> usize {
+        let n = self.keys.len();
+        self.keys = IndexMap::with_hasher(RandomState::new());
+        self.expires = IndexMap::with_hasher(RandomState::new());
+        n
+    }
+
+    /// A random live key, or None. Expired keys met on the way are deleted.
+    pub fn random_key(&mut self, now: i64, rng: &mut impl rand::Rng) -> Option<Sds> {
+        // Bounded so a keyspace made only of expired keys cannot spin for long; Redis gives
+        // up the same way and returns a (logically expired) key.
+        for _ in 0..100 {
+            if self.keys.is_empty() {
+                return None;
+            }
+            let i = rng.gen_range(0..self.keys.len());
+            let key = self.keys.get_index(i)?.0.clone();
+            if !self.expire_if_needed(&key, now) {
+                return Some(key);
+            }
+        }
+        let i = rng.gen_range(0..self.keys.len().max(1));
+        self.keys.get_index(i).map(|(k, _)| k.clone())
+    }
+
+    /// One SCAN step: visits positions below `cursor` (0 starts a new scan) downwards,
+    /// calling `visit` for each key, until `count` positions have been seen. Returns the
+    /// next cursor, 0 when the scan is complete.
+    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&Sds, &Entry)) -> u64 {
+        let len = self.keys.len() as u64;
+        let mut pos = if cursor == 0 || cursor > len { len } else { cursor };
+        let mut seen = 0;
+        while pos > 0 && seen < count.max(1) {
+            pos -= 1;
+            if let Some((k, e)) = self.keys.get_index(pos as usize) {
+                visit(k, e);
+            }
+            seen += 1;
+        }
+        pos
+    }
+
+    /// Every key, in storage order (KEYS).
+    pub fn iter(&self) -> impl Iterator<Item = (&Sds, &Entry)> {
+        self.keys.iter()
+    }
+
+    pub(crate) fn expires_map(&self) -> &IndexMap<Sds, i64, RandomState> {
+        &self.expires
+    }
+
+    /// Expires `key` if due; used by the active cycle and by scans.
+    pub fn expire_key_if_due(&mut self, key: &[u8], now: i64) -> bool {
+        self.expire_if_needed(key, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_survives_deletes() {
+        let mut db = Db::new();
+        for i in 0..1000 {
+            db.set(format!("k{i}").as_bytes(), Value::str(b"v"), false);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut deleted = 0;
+        loop {
+            let mut batch = Vec::new();
+            cursor = db.scan(cursor, 10, |k, _| batch.push(k.clone()));
+            for k in batch {
+                seen.insert(k);
+            }
+            // Delete keys that have not been seen yet, as another client might.
+            if deleted < 300 {
+                let victim = format!("k{}", deleted * 3);
+                if !seen.contains(&Sds::new(victim.as_bytes())) {
+                    db.remove(victim.as_bytes());
+                }
+                deleted += 1;
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        for (k, _) in db.iter() {
+            assert!(seen.contains(k), "{k:?} present throughout but not returned");
+        }
+    }
+
+    #[test]
+    fn lazy_expiry() {
+        let mut db = Db::new();
+        db.set(b"a", Value::str(b"1"), false);
+        db.set_expire(b"a", 100);
+        assert!(db.get(b"a", 99).is_some());
+        assert!(db.get(b"a", 100).is_none());
+        assert_eq!(db.stats.expired_keys, 1);
+        assert_eq!(db.expired.len(), 1);
+    }
+}

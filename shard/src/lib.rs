@@ -1,0 +1,29 @@
+//! One shoal shard: a single-threaded, Redis-compatible server that owns one keyspace.
+//!
+//! # Layout
+//! - [`server`]: the event loop, listeners and cron; [`run`] is the entry point.
+//! - [`conn`]: one client connection (read, parse, execute a batch, write).
+//! - [`client`]: per-connection state and the client registry.
+//! - [`state`]: the `Server` state the loop owns, and clocks.
+//! - [`config`]: the shard's settings.
+//! - [`db`]: the keyspace and value types.
+//! - [`cmd`]: the commands, one module per family, and dispatch.
+//! - [`glob`]: Redis's glob matching.
+#![deny(rust_2018_idioms)]
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used)]
+
+pub mod client;
+pub mod cmd;
+pub mod config;
+pub mod conn;
+pub mod db;
+pub mod glob;
+pub mod server;
+pub mod state;
+
+pub use config::ShardConfig;
+pub use server::{run, ShardError};
+
+/// The Redis version shoal reports, since clients gate features on it.
+pub const REDIS_VERSION: &str = "7.0.15";

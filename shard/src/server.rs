@@ -1,0 +1,168 @@
+//! The shard's event loop: one thread, one tokio current-thread runtime, listeners for TCP
+//! and an optional Unix socket, and the periodic cron (expiry, clocks).
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::task::LocalSet;
+
+use crate::config::ShardConfig;
+use crate::conn;
+use crate::state::{now_ms, Server};
+
+/// Errors that stop a shard from starting or serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error("runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("pin to cpu {cpu}: {source}")]
+    Pin { cpu: usize, source: nix::Error },
+}
+
+/// Runs a shard until it is told to stop.
+pub fn run(config: ShardConfig) -> Result<(), ShardError> {
+    if let Some(cpu) = config.cpu {
+        pin_to_cpu(cpu)?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ShardError::Runtime)?;
+    let local = LocalSet::new();
+    local.block_on(&rt, serve(config))
+}
+
+fn pin_to_cpu(cpu: usize) -> Result<(), ShardError> {
+    use nix::sched::{sched_setaffinity, CpuSet};
+    use nix::unistd::Pid;
+    let mut set = CpuSet::new();
+    set.set(cpu).map_err(|source| ShardError::Pin { cpu, source })?;
+    sched_setaffinity(Pid::from_raw(0), &set).map_err(|source| ShardError::Pin { cpu, source })
+}
+
+async fn serve(config: ShardConfig) -> Result<(), ShardError> {
+    let shared = Rc::new(RefCell::new(Server::new(config.clone())));
+    let mut tcp = Vec::new();
+    for addr in config.bind.split_whitespace() {
+        // Redis's "-" prefix marks an optional address: skip it if unavailable.
+        let (optional, host) = match addr.strip_prefix('-') {
+            Some(h) => (true, h),
+            None => (false, addr),
+        };
+        let target = if host.contains(':') { format!("[{host}]:{}", config.port) } else { format!("{host}:{}", config.port) };
+        match TcpListener::bind(&target).await {
+            Ok(l) => tcp.push(l),
+            Err(e) if optional => tracing::warn!(addr = %target, error = %e, "optional bind address unavailable"),
+            Err(source) => return Err(ShardError::Listen { addr: target, source }),
+        }
+    }
+    if let Some(path) = &config.unixsocket {
+        let listener = bind_unix(path)?;
+        tokio::task::spawn_local(accept_unix(shared.clone(), listener));
+    }
+    tracing::info!(port = config.port, bind = %config.bind, "shard ready to accept connections");
+    tokio::task::spawn_local(cron(shared.clone()));
+    let mut tasks = Vec::new();
+    for l in tcp {
+        tasks.push(tokio::task::spawn_local(accept_tcp(shared.clone(), l)));
+    }
+    shutdown_signal().await;
+    tracing::info!("shard shutting down");
+    Ok(())
+}
+
+fn bind_unix(path: &Path) -> Result<UnixListener, ShardError> {
+    // A socket file left by a previous run of this shard would make bind fail.
+    if path.exists() {
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::warn!(path = %path.display(), error = %e, "remove stale unix socket");
+        }
+    }
+    UnixListener::bind(path).map_err(|source| ShardError::Listen { addr: path.display().to_string(), source })
+}
+
+async fn accept_tcp(shared: Rc<RefCell<Server>>, listener: TcpListener) {
+    let laddr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                // Replies are written in whole batches; Nagle would only add latency.
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %e, "set TCP_NODELAY");
+                }
+                if !admit(&shared) {
+                    drop(stream);
+                    continue;
+                }
+                tokio::task::spawn_local(conn::serve(shared.clone(), stream, peer.to_string(), laddr.clone(), false));
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+async fn accept_unix(shared: Rc<RefCell<Server>>, listener: UnixListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                if !admit(&shared) {
+                    continue;
+                }
+                let path = shared.borrow().config.unixsocket.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+                tokio::task::spawn_local(conn::serve(shared.clone(), stream, format!("{path}:0"), path, true));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Enforces `maxclients`.
+fn admit(shared: &Rc<RefCell<Server>>) -> bool {
+    let mut srv = shared.borrow_mut();
+    if srv.clients.len() as u64 >= srv.config.maxclients {
+        srv.stats.rejected_connections += 1;
+        return false;
+    }
+    true
+}
+
+/// Periodic work, `hz` times a second: the LRU clock and active expiry (a quarter of each
+/// period at most, as Redis budgets it).
+async fn cron(shared: Rc<RefCell<Server>>) {
+    let hz = shared.borrow().config.hz.clamp(1, 500);
+    let period = Duration::from_millis(1000 / hz as u64);
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let mut srv = shared.borrow_mut();
+        let srv = &mut *srv;
+        srv.db.lru_clock = (srv.started.elapsed().as_secs() & 0xFF_FFFF) as u32;
+        srv.db.active_expire_cycle(now_ms(), period / 4, &mut srv.rng);
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        }
+        _ => std::future::pending::<()>().await,
+    }
+}

@@ -1,0 +1,1 @@
+//! Helpers shared by shoal's integration and differential tests.
