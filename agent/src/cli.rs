@@ -12,7 +12,11 @@ const EX_USAGE: u8 = 64;
 const EX_SOFTWARE: u8 = 70;
 
 #[derive(Parser)]
-#[command(name = "shoal", version, about = "Redis-compatible shards behind one proxy")]
+#[command(
+    name = "shoal",
+    version,
+    about = "Redis-compatible shards behind one proxy"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -85,5 +89,8 @@ fn run_shard(args: ShardArgs) -> ExitCode {
 fn init_tracing(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -61,7 +61,9 @@ fn parse_hex_float(text: &str) -> Option<f64> {
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
-    let rest = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X"))?;
+    let rest = rest
+        .strip_prefix("0x")
+        .or_else(|| rest.strip_prefix("0X"))?;
     let (mant, exp) = match rest.find(['p', 'P']) {
         Some(i) => (&rest[..i], rest[i + 1..].parse::<i32>().ok()?),
         None => (rest, 0),
@@ -100,7 +102,11 @@ pub fn fmt_g(d: f64, precision: usize) -> String {
         return "nan".into();
     }
     if d == 0.0 {
-        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if d.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let p = precision.max(1);
     let sci = format!("{:.*e}", p - 1, d);
@@ -150,7 +156,17 @@ mod tests {
         assert_eq!(parse_i64(b"0"), Some(0));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
         assert_eq!(parse_i64(b"9223372036854775807"), Some(i64::MAX));
-        for bad in [&b"9223372036854775808"[..], b"01", b"+1", b" 1", b"1 ", b"-", b"", b"-0", b"1.0"] {
+        for bad in [
+            &b"9223372036854775808"[..],
+            b"01",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"-",
+            b"",
+            b"-0",
+            b"1.0",
+        ] {
             assert_eq!(parse_i64(bad), None, "{:?}", bad);
         }
     }

@@ -25,7 +25,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(proto: Protocol) -> Self {
-        Reply { buf: BytesMut::with_capacity(4096), proto }
+        Reply {
+            buf: BytesMut::with_capacity(4096),
+            proto,
+        }
     }
 
     pub fn is_resp3(&self) -> bool {
@@ -68,7 +71,8 @@ impl Reply {
     pub fn error(&mut self, msg: &str) {
         self.buf.put_u8(b'-');
         for &b in msg.as_bytes() {
-            self.buf.put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
+            self.buf
+                .put_u8(if b == b'\r' || b == b'\n' { b' ' } else { b });
         }
         self.buf.extend_from_slice(b"\r\n");
     }
@@ -165,7 +169,8 @@ impl Reply {
     /// A boolean (`#t`/`#f` in RESP3), `:1`/`:0` in RESP2.
     pub fn boolean(&mut self, b: bool) {
         if self.is_resp3() {
-            self.buf.extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
+            self.buf
+                .extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
         } else {
             self.int(b as i64);
         }
@@ -205,8 +210,14 @@ mod tests {
             r.int(-1);
             r.boolean(true);
         }
-        assert_eq!(&r2.buf[..], b"*2\r\n$1\r\nk\r\n$3\r\n1.5\r\n$-1\r\n:-9223372036854775808\r\n:-1\r\n:1\r\n");
-        assert_eq!(&r3.buf[..], b"%1\r\n$1\r\nk\r\n,1.5\r\n_\r\n:-9223372036854775808\r\n:-1\r\n#t\r\n");
+        assert_eq!(
+            &r2.buf[..],
+            b"*2\r\n$1\r\nk\r\n$3\r\n1.5\r\n$-1\r\n:-9223372036854775808\r\n:-1\r\n:1\r\n"
+        );
+        assert_eq!(
+            &r3.buf[..],
+            b"%1\r\n$1\r\nk\r\n,1.5\r\n_\r\n:-9223372036854775808\r\n:-1\r\n#t\r\n"
+        );
     }
 
     #[test]

@@ -49,7 +49,10 @@ pub struct RequestParser {
 
 impl RequestParser {
     pub fn new() -> Self {
-        RequestParser { max_bulk_len: DEFAULT_MAX_BULK_LEN, ..Default::default() }
+        RequestParser {
+            max_bulk_len: DEFAULT_MAX_BULK_LEN,
+            ..Default::default()
+        }
     }
 
     /// Bytes the parser still needs for the bulk string it is in the middle of, if any;
@@ -80,7 +83,9 @@ impl RequestParser {
                 }
                 let Some(line_end) = find_cr(buf, 0) else {
                     if buf.len() > INLINE_MAX {
-                        return Err(ProtocolError::new("Protocol error: too big mbulk count string"));
+                        return Err(ProtocolError::new(
+                            "Protocol error: too big mbulk count string",
+                        ));
                     }
                     return Ok(None);
                 };
@@ -89,9 +94,13 @@ impl RequestParser {
                 }
                 let count = parse_i64(&buf[1..line_end])
                     .filter(|&n| n <= i32::MAX as i64)
-                    .ok_or_else(|| ProtocolError::new("Protocol error: invalid multibulk length"))?;
+                    .ok_or_else(|| {
+                        ProtocolError::new("Protocol error: invalid multibulk length")
+                    })?;
                 if count > 10 && self.auth_required {
-                    return Err(ProtocolError::new("Protocol error: unauthenticated multibulk length"));
+                    return Err(ProtocolError::new(
+                        "Protocol error: unauthenticated multibulk length",
+                    ));
                 }
                 buf.advance(line_end + 2);
                 if count <= 0 {
@@ -108,7 +117,9 @@ impl RequestParser {
                     None => {
                         let Some(line_end) = find_cr(buf, 0) else {
                             if buf.len() > INLINE_MAX {
-                                return Err(ProtocolError::new("Protocol error: too big bulk count string"));
+                                return Err(ProtocolError::new(
+                                    "Protocol error: too big bulk count string",
+                                ));
                             }
                             return Ok(None);
                         };
@@ -123,10 +134,13 @@ impl RequestParser {
                         }
                         let len = parse_i64(&buf[1..line_end])
                             .filter(|&n| n >= 0 && n as u64 <= self.max_bulk_len as u64)
-                            .ok_or_else(|| ProtocolError::new("Protocol error: invalid bulk length"))?
-                            as usize;
+                            .ok_or_else(|| {
+                                ProtocolError::new("Protocol error: invalid bulk length")
+                            })? as usize;
                         if len > 16384 && self.auth_required {
-                            return Err(ProtocolError::new("Protocol error: unauthenticated bulk length"));
+                            return Err(ProtocolError::new(
+                                "Protocol error: unauthenticated bulk length",
+                            ));
                         }
                         buf.advance(line_end + 2);
                         self.bulk_len = Some(len);
@@ -153,7 +167,11 @@ impl RequestParser {
             }
             return Ok(None);
         };
-        let line_len = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+        let line_len = if nl > 0 && buf[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
         let args = split_args(&buf[..line_len])
             .ok_or_else(|| ProtocolError::new("Protocol error: unbalanced quotes in request"))?;
         buf.advance(nl + 1);
@@ -162,7 +180,10 @@ impl RequestParser {
 }
 
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
-    buf[from..].iter().position(|&b| b == b'\r').map(|p| p + from)
+    buf[from..]
+        .iter()
+        .position(|&b| b == b'\r')
+        .map(|p| p + from)
 }
 
 /// Redis's `string2ll`: optional `-`, digits, no leading zeros, no `+`, no spaces.
@@ -308,15 +329,30 @@ mod tests {
     #[test]
     fn limits_and_errors() {
         let err = |s: &[u8]| parse_all(s).unwrap_err().0;
-        assert_eq!(err(b"*2147483648\r\n"), "Protocol error: invalid multibulk length");
+        assert_eq!(
+            err(b"*2147483648\r\n"),
+            "Protocol error: invalid multibulk length"
+        );
         assert_eq!(err(b"*x\r\n"), "Protocol error: invalid multibulk length");
-        assert_eq!(err(b"*1\r\n$536870913\r\n"), "Protocol error: invalid bulk length");
+        assert_eq!(
+            err(b"*1\r\n$536870913\r\n"),
+            "Protocol error: invalid bulk length"
+        );
         assert_eq!(err(b"*1\r\n$-1\r\n"), "Protocol error: invalid bulk length");
-        assert_eq!(err(b"*1\r\nfoo\r\n"), "Protocol error: expected '$', got 'f'");
+        assert_eq!(
+            err(b"*1\r\nfoo\r\n"),
+            "Protocol error: expected '$', got 'f'"
+        );
         assert!(parse_all(b"*-1\r\n*0\r\n").expect("valid").is_empty());
-        let mut p = RequestParser { auth_required: true, ..RequestParser::new() };
+        let mut p = RequestParser {
+            auth_required: true,
+            ..RequestParser::new()
+        };
         let mut buf = BytesMut::from(&b"*11\r\n"[..]);
-        assert_eq!(p.next(&mut buf).unwrap_err().0, "Protocol error: unauthenticated multibulk length");
+        assert_eq!(
+            p.next(&mut buf).unwrap_err().0,
+            "Protocol error: unauthenticated multibulk length"
+        );
         let long = vec![b'a'; INLINE_MAX + 1];
         assert_eq!(err(&long), "Protocol error: too big inline request");
     }

@@ -60,7 +60,11 @@ impl Client {
     pub fn info_line(&self) -> String {
         let age = self.created.elapsed().as_secs();
         let idle = self.last_interaction.elapsed().as_secs();
-        let name = self.name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+        let name = self
+            .name
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
         let resp = match self.proto {
             Protocol::Resp2 => 2,
             Protocol::Resp3 => 3,

@@ -16,15 +16,26 @@ use crate::state::Server;
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Serves one accepted connection until it closes or is killed.
-pub async fn serve<S>(shared: Rc<RefCell<Server>>, mut stream: S, addr: String, laddr: String, is_unix: bool)
-where
+pub async fn serve<S>(
+    shared: Rc<RefCell<Server>>,
+    mut stream: S,
+    addr: String,
+    laddr: String,
+    is_unix: bool,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (client_rc, mut parser) = {
         let mut srv = shared.borrow_mut();
         let id = srv.clients.next_id();
         let auth_needed = srv.config.requirepass.is_some();
-        let client = Rc::new(RefCell::new(Client::new(id, addr, laddr, is_unix, !auth_needed)));
+        let client = Rc::new(RefCell::new(Client::new(
+            id,
+            addr,
+            laddr,
+            is_unix,
+            !auth_needed,
+        )));
         srv.clients.add(client.clone(), id);
         srv.stats.total_connections_received += 1;
         let mut parser = RequestParser::new();
@@ -86,7 +97,11 @@ where
             client.qbuf = inbuf.len();
             let over_limit = inbuf.len() as u64 > srv.config.client_query_buffer_limit;
             if over_limit {
-                tracing::warn!(client.id = id, qbuf = inbuf.len(), "closing client that reached max query buffer length");
+                tracing::warn!(
+                    client.id = id,
+                    qbuf = inbuf.len(),
+                    "closing client that reached max query buffer length"
+                );
             }
             srv.stats.total_net_output_bytes += out.buf.len() as u64;
             client.close_after_reply || client.killed || over_limit

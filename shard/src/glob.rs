@@ -15,7 +15,7 @@ fn at(s: &[u8], i: usize) -> u8 {
 
 fn eq(a: u8, b: u8, nocase: bool) -> bool {
     if nocase {
-        a.to_ascii_lowercase() == b.to_ascii_lowercase()
+        a.eq_ignore_ascii_case(&b)
     } else {
         a == b
     }

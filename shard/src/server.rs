@@ -19,7 +19,10 @@ pub enum ShardError {
     #[error("runtime: {0}")]
     Runtime(std::io::Error),
     #[error("listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("pin to cpu {cpu}: {source}")]
     Pin { cpu: usize, source: nix::Error },
 }
@@ -41,7 +44,8 @@ fn pin_to_cpu(cpu: usize) -> Result<(), ShardError> {
     use nix::sched::{sched_setaffinity, CpuSet};
     use nix::unistd::Pid;
     let mut set = CpuSet::new();
-    set.set(cpu).map_err(|source| ShardError::Pin { cpu, source })?;
+    set.set(cpu)
+        .map_err(|source| ShardError::Pin { cpu, source })?;
     sched_setaffinity(Pid::from_raw(0), &set).map_err(|source| ShardError::Pin { cpu, source })
 }
 
@@ -54,11 +58,22 @@ async fn serve(config: ShardConfig) -> Result<(), ShardError> {
             Some(h) => (true, h),
             None => (false, addr),
         };
-        let target = if host.contains(':') { format!("[{host}]:{}", config.port) } else { format!("{host}:{}", config.port) };
+        let target = if host.contains(':') {
+            format!("[{host}]:{}", config.port)
+        } else {
+            format!("{host}:{}", config.port)
+        };
         match TcpListener::bind(&target).await {
             Ok(l) => tcp.push(l),
-            Err(e) if optional => tracing::warn!(addr = %target, error = %e, "optional bind address unavailable"),
-            Err(source) => return Err(ShardError::Listen { addr: target, source }),
+            Err(e) if optional => {
+                tracing::warn!(addr = %target, error = %e, "optional bind address unavailable")
+            }
+            Err(source) => {
+                return Err(ShardError::Listen {
+                    addr: target,
+                    source,
+                })
+            }
         }
     }
     if let Some(path) = &config.unixsocket {
@@ -83,11 +98,17 @@ fn bind_unix(path: &Path) -> Result<UnixListener, ShardError> {
             tracing::warn!(path = %path.display(), error = %e, "remove stale unix socket");
         }
     }
-    UnixListener::bind(path).map_err(|source| ShardError::Listen { addr: path.display().to_string(), source })
+    UnixListener::bind(path).map_err(|source| ShardError::Listen {
+        addr: path.display().to_string(),
+        source,
+    })
 }
 
 async fn accept_tcp(shared: Rc<RefCell<Server>>, listener: TcpListener) {
-    let laddr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let laddr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
@@ -99,7 +120,13 @@ async fn accept_tcp(shared: Rc<RefCell<Server>>, listener: TcpListener) {
                     drop(stream);
                     continue;
                 }
-                tokio::task::spawn_local(conn::serve(shared.clone(), stream, peer.to_string(), laddr.clone(), false));
+                tokio::task::spawn_local(conn::serve(
+                    shared.clone(),
+                    stream,
+                    peer.to_string(),
+                    laddr.clone(),
+                    false,
+                ));
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -117,8 +144,20 @@ async fn accept_unix(shared: Rc<RefCell<Server>>, listener: UnixListener) {
                 if !admit(&shared) {
                     continue;
                 }
-                let path = shared.borrow().config.unixsocket.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-                tokio::task::spawn_local(conn::serve(shared.clone(), stream, format!("{path}:0"), path, true));
+                let path = shared
+                    .borrow()
+                    .config
+                    .unixsocket
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                tokio::task::spawn_local(conn::serve(
+                    shared.clone(),
+                    stream,
+                    format!("{path}:0"),
+                    path,
+                    true,
+                ));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -150,13 +189,17 @@ async fn cron(shared: Rc<RefCell<Server>>) {
         let mut srv = shared.borrow_mut();
         let srv = &mut *srv;
         srv.db.lru_clock = (srv.started.elapsed().as_secs() & 0xFF_FFFF) as u32;
-        srv.db.active_expire_cycle(now_ms(), period / 4, &mut srv.rng);
+        srv.db
+            .active_expire_cycle(now_ms(), period / 4, &mut srv.rng);
     }
 }
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {},

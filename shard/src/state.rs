@@ -37,7 +37,9 @@ pub struct Server {
 impl Server {
     pub fn new(config: ShardConfig) -> Server {
         let mut rng = SmallRng::from_entropy();
-        let run_id = (0..40).map(|_| format!("{:x}", rand::Rng::gen_range(&mut rng, 0..16))).collect();
+        let run_id = (0..40)
+            .map(|_| format!("{:x}", rand::Rng::gen_range(&mut rng, 0..16)))
+            .collect();
         Server {
             db: Db::new(),
             clients: Registry::default(),
@@ -53,10 +55,16 @@ impl Server {
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Unix time in microseconds.
 pub fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }

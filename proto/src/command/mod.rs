@@ -68,15 +68,26 @@ impl Flags {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BeginSearch {
     Index(i32),
-    Keyword { keyword: &'static str, start_from: i32 },
+    Keyword {
+        keyword: &'static str,
+        start_from: i32,
+    },
     Unknown,
 }
 
 /// How a key specification finds its keys once it has started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FindKeys {
-    Range { last_key: i32, key_step: i32, limit: i32 },
-    Keynum { keynum_idx: i32, first_key: i32, key_step: i32 },
+    Range {
+        last_key: i32,
+        key_step: i32,
+        limit: i32,
+    },
+    Keynum {
+        keynum_idx: i32,
+        first_key: i32,
+        key_step: i32,
+    },
     Unknown,
 }
 
@@ -138,9 +149,16 @@ impl CommandSpec {
             }
             let mut first: i64 = match spec.begin {
                 BeginSearch::Index(i) => i as i64,
-                BeginSearch::Keyword { keyword, start_from } => {
+                BeginSearch::Keyword {
+                    keyword,
+                    start_from,
+                } => {
                     let sf = start_from as i64;
-                    let (start, end) = if sf > 0 { (sf, argc - 1) } else { (argc + sf, 1) };
+                    let (start, end) = if sf > 0 {
+                        (sf, argc - 1)
+                    } else {
+                        (argc + sf, 1)
+                    };
                     let mut found = 0;
                     let mut i = start;
                     loop {
@@ -164,7 +182,11 @@ impl CommandSpec {
                 BeginSearch::Unknown => return Err(InvalidKeyArgs),
             };
             let (last, step) = match spec.find {
-                FindKeys::Range { last_key, key_step, limit } => {
+                FindKeys::Range {
+                    last_key,
+                    key_step,
+                    limit,
+                } => {
                     let last = if last_key >= 0 {
                         first + last_key as i64
                     } else if limit == 0 {
@@ -174,12 +196,18 @@ impl CommandSpec {
                     };
                     (last, key_step as i64)
                 }
-                FindKeys::Keynum { keynum_idx, first_key, key_step } => {
+                FindKeys::Keynum {
+                    keynum_idx,
+                    first_key,
+                    key_step,
+                } => {
                     let idx = first + keynum_idx as i64;
                     if keynum_idx as i64 >= argc || idx >= argc {
                         return Err(InvalidKeyArgs);
                     }
-                    let numkeys = parse_i64(&args[idx as usize]).filter(|&n| n >= 0).ok_or(InvalidKeyArgs)?;
+                    let numkeys = parse_i64(&args[idx as usize])
+                        .filter(|&n| n >= 0)
+                        .ok_or(InvalidKeyArgs)?;
                     first += first_key as i64;
                     (first + numkeys - 1, key_step as i64)
                 }
@@ -240,7 +268,10 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 
 /// Finds `parent|sub`, case-insensitively.
 pub fn lookup_subcommand(parent: &CommandSpec, sub: &[u8]) -> Option<&'static CommandSpec> {
-    parent.subcommands.iter().find(|s| s.short_name().as_bytes().eq_ignore_ascii_case(sub))
+    parent
+        .subcommands
+        .iter()
+        .find(|s| s.short_name().as_bytes().eq_ignore_ascii_case(sub))
 }
 
 fn lowercase<'a>(name: &[u8], buf: &'a mut [u8; 40]) -> Option<&'a str> {
@@ -258,7 +289,9 @@ mod tests {
     use super::*;
 
     fn args(s: &str) -> Vec<Bytes> {
-        s.split(' ').map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
+        s.split(' ')
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
     }
 
     #[test]
@@ -267,21 +300,39 @@ mod tests {
         assert_eq!(get.arity, 2);
         assert!(get.flags.has(Flags::READONLY));
         let client = lookup(b"client").expect("client exists");
-        assert_eq!(lookup_subcommand(client, b"SETNAME").map(|s| s.name), Some("client|setname"));
+        assert_eq!(
+            lookup_subcommand(client, b"SETNAME").map(|s| s.name),
+            Some("client|setname")
+        );
         assert!(lookup(b"nosuchcommand").is_none());
     }
 
     #[test]
     fn key_positions_follow_specs() {
         let mset = lookup(b"mset").expect("mset");
-        assert_eq!(mset.key_positions(&args("mset a 1 b 2")).expect("valid"), vec![1, 3]);
+        assert_eq!(
+            mset.key_positions(&args("mset a 1 b 2")).expect("valid"),
+            vec![1, 3]
+        );
         let zu = lookup(b"zunionstore").expect("zunionstore");
-        assert_eq!(zu.key_positions(&args("zunionstore d 2 a b weights 1 2")).expect("valid"), vec![1, 3, 4]);
+        assert_eq!(
+            zu.key_positions(&args("zunionstore d 2 a b weights 1 2"))
+                .expect("valid"),
+            vec![1, 3, 4]
+        );
         let xread = lookup(b"xread").expect("xread");
-        assert_eq!(xread.key_positions(&args("xread count 2 streams a b 0 0")).expect("valid"), vec![4, 5]);
+        assert_eq!(
+            xread
+                .key_positions(&args("xread count 2 streams a b 0 0"))
+                .expect("valid"),
+            vec![4, 5]
+        );
         assert!(zu.key_positions(&args("zunionstore d x a")).is_err());
         let eval = lookup(b"eval").expect("eval");
         assert_eq!(eval.key_positions(&args("eval s 0")).ok(), None);
-        assert_eq!(eval.key_positions(&args("eval s 1 k a")).expect("valid"), vec![3]);
+        assert_eq!(
+            eval.key_positions(&args("eval s 1 k a")).expect("valid"),
+            vec![3]
+        );
     }
 }

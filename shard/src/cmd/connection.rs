@@ -5,8 +5,13 @@ use shoal_proto::Protocol;
 
 use super::{args, err, CmdError, CmdResult, Ctx, Handler};
 
-pub static COMMANDS: &[(&str, Handler)] =
-    &[("ping", ping), ("echo", echo), ("quit", quit), ("select", select), ("hello", hello)];
+pub static COMMANDS: &[(&str, Handler)] = &[
+    ("ping", ping),
+    ("echo", echo),
+    ("quit", quit),
+    ("select", select),
+    ("hello", hello),
+];
 
 /// PING [message]
 fn ping(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
@@ -48,11 +53,17 @@ fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut proto = ctx.client.proto;
     let mut i = 1;
     if argv.len() >= 2 {
-        let ver = args::int(&argv[1]).map_err(|_| CmdError::Static("ERR Protocol version is not an integer or out of range"))?;
+        let ver = args::int(&argv[1]).map_err(|_| {
+            CmdError::Static("ERR Protocol version is not an integer or out of range")
+        })?;
         if !(2..=3).contains(&ver) {
             return Err("NOPROTO unsupported protocol version".into());
         }
-        proto = if ver == 3 { Protocol::Resp3 } else { Protocol::Resp2 };
+        proto = if ver == 3 {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        };
         i = 2;
     }
     let mut name = None;

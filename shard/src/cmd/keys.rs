@@ -23,7 +23,10 @@ fn del(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 /// EXISTS key [key ...]
 fn exists(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let now = ctx.now;
-    let n = argv[1..].iter().filter(|k| ctx.srv.db.contains(k, now)).count();
+    let n = argv[1..]
+        .iter()
+        .filter(|k| ctx.srv.db.contains(k, now))
+        .count();
     ctx.out.int(n as i64);
     Ok(())
 }

@@ -14,6 +14,7 @@
 pub mod args;
 pub mod connection;
 pub mod keys;
+pub mod server;
 pub mod strings;
 
 use std::collections::HashMap;
@@ -68,7 +69,8 @@ pub mod err {
     pub const OUT_OF_RANGE: &str = "ERR index out of range";
     pub const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
     pub const NAN_OR_INF: &str = "ERR increment would produce NaN or Infinity";
-    pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+    pub const STRING_TOO_LONG: &str =
+        "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
     pub const NOAUTH: &str = "NOAUTH Authentication required.";
 }
 
@@ -94,8 +96,16 @@ struct Entry {
     handler: Handler,
 }
 
-fn families() -> [&'static [(&'static str, Handler)]; 3] {
-    [connection::COMMANDS, keys::COMMANDS, strings::COMMANDS]
+/// Every family's handlers; one line per family.
+static FAMILIES: &[&[(&str, Handler)]] = &[
+    connection::COMMANDS,
+    keys::COMMANDS,
+    server::COMMANDS,
+    strings::COMMANDS,
+];
+
+fn families() -> &'static [&'static [(&'static str, Handler)]] {
+    FAMILIES
 }
 
 fn table() -> &'static HashMap<&'static str, Entry> {
@@ -103,12 +113,14 @@ fn table() -> &'static HashMap<&'static str, Entry> {
     TABLE.get_or_init(|| {
         let mut map = HashMap::new();
         for family in families() {
-            for &(name, handler) in family {
+            for &(name, handler) in family.iter() {
                 match command::lookup(name.as_bytes()) {
                     Some(spec) => {
                         map.insert(spec.name, Entry { spec, handler });
                     }
-                    None => tracing::error!(command = name, "handler without a command-table entry"),
+                    None => {
+                        tracing::error!(command = name, "handler without a command-table entry")
+                    }
                 }
             }
         }
@@ -121,7 +133,9 @@ pub fn implemented(spec: &CommandSpec) -> bool {
     if spec.subcommands.is_empty() {
         table().contains_key(spec.name)
     } else {
-        spec.subcommands.iter().any(|s| table().contains_key(s.name))
+        spec.subcommands
+            .iter()
+            .any(|s| table().contains_key(s.name))
     }
 }
 
@@ -159,7 +173,9 @@ pub fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), CmdErr
 }
 
 pub fn wrong_arity(full_name: &str) -> CmdError {
-    CmdError::Owned(format!("ERR wrong number of arguments for '{full_name}' command"))
+    CmdError::Owned(format!(
+        "ERR wrong number of arguments for '{full_name}' command"
+    ))
 }
 
 fn trunc(b: &[u8], max: usize) -> String {
@@ -175,7 +191,11 @@ fn unknown_command(args: &[Bytes]) -> CmdError {
         let room = 128 - list.len();
         list.push_str(&format!("'{}' ", trunc(a, room)));
     }
-    CmdError::Owned(format!("ERR unknown command '{}', with args beginning with: {}", trunc(&args[0], 128), list))
+    CmdError::Owned(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        trunc(&args[0], 128),
+        list
+    ))
 }
 
 /// Runs one request and writes its reply.
@@ -194,7 +214,13 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[B
         return;
     }
     let mark = out.len();
-    let mut ctx = Ctx { srv, client, out, now: now_ms(), spec };
+    let mut ctx = Ctx {
+        srv,
+        client,
+        out,
+        now: now_ms(),
+        spec,
+    };
     if let Err(e) = handler(&mut ctx, args) {
         out.truncate(mark);
         reply_error(srv, out, &e);
@@ -206,6 +232,17 @@ fn reply_error(srv: &mut Server, out: &mut Reply, e: &CmdError) {
     out.error(e.text());
 }
 
+/// Client names may not contain spaces, newlines or other special characters, since they
+/// appear in CLIENT LIST's space-separated lines.
+pub fn client_name_ok(name: &[u8]) -> CmdResult {
+    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(
+            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,17 +250,26 @@ mod tests {
     #[test]
     fn every_handler_has_a_spec() {
         for family in families() {
-            for (name, _) in family {
-                assert!(command::lookup(name.as_bytes()).is_some(), "{name} missing from the table");
+            for (name, _) in family.iter() {
+                assert!(
+                    command::lookup(name.as_bytes()).is_some(),
+                    "{name} missing from the table"
+                );
             }
         }
     }
 
     #[test]
     fn errors_match_redis() {
-        let a = |s: &str| s.split(' ').map(|x| Bytes::copy_from_slice(x.as_bytes())).collect::<Vec<_>>();
+        let a = |s: &str| {
+            s.split(' ')
+                .map(|x| Bytes::copy_from_slice(x.as_bytes()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
-            resolve(&a("foo bar baz")).err().map(|e| e.text().to_string()),
+            resolve(&a("foo bar baz"))
+                .err()
+                .map(|e| e.text().to_string()),
             Some("ERR unknown command 'foo', with args beginning with: 'bar' 'baz' ".to_string())
         );
         assert_eq!(
@@ -231,13 +277,4 @@ mod tests {
             Some("ERR wrong number of arguments for 'get' command".to_string())
         );
     }
-}
-
-/// Client names may not contain spaces, newlines or other special characters, since they
-/// appear in CLIENT LIST's space-separated lines.
-pub fn client_name_ok(name: &[u8]) -> CmdResult {
-    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err("ERR Client names cannot contain spaces, newlines or special characters.".into());
-    }
-    Ok(())
 }

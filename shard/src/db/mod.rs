@@ -12,8 +12,12 @@
 //! present for the whole scan is ever missed.
 
 pub mod expire;
+pub mod hash;
+pub mod list;
 pub mod sds;
+pub mod set;
 pub mod value;
+pub mod zset;
 
 use ahash::RandomState;
 use indexmap::IndexMap;
@@ -138,7 +142,10 @@ impl Db {
     /// Stores `value` under `key`. Like Redis's `setKey`, this clears any TTL unless
     /// `keep_ttl` is set.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
-        let entry = Entry { value, lru: self.lru_clock };
+        let entry = Entry {
+            value,
+            lru: self.lru_clock,
+        };
         match self.keys.get_mut(key) {
             Some(slot) => *slot = entry,
             None => {
@@ -152,7 +159,13 @@ impl Db {
 
     /// Adds a key that must not exist yet.
     pub fn insert_new(&mut self, key: &[u8], value: Value) {
-        self.keys.insert(Sds::new(key), Entry { value, lru: self.lru_clock });
+        self.keys.insert(
+            Sds::new(key),
+            Entry {
+                value,
+                lru: self.lru_clock,
+            },
+        );
     }
 
     /// Removes a key and its TTL, returning its value.
@@ -232,7 +245,11 @@ impl Db {
     /// next cursor, 0 when the scan is complete.
     pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&Sds, &Entry)) -> u64 {
         let len = self.keys.len() as u64;
-        let mut pos = if cursor == 0 || cursor > len { len } else { cursor };
+        let mut pos = if cursor == 0 || cursor > len {
+            len
+        } else {
+            cursor
+        };
         let mut seen = 0;
         while pos > 0 && seen < count.max(1) {
             pos -= 1;
@@ -291,7 +308,10 @@ mod tests {
             }
         }
         for (k, _) in db.iter() {
-            assert!(seen.contains(k), "{k:?} present throughout but not returned");
+            assert!(
+                seen.contains(k),
+                "{k:?} present throughout but not returned"
+            );
         }
     }
 

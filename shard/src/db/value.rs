@@ -1,6 +1,11 @@
 //! The value stored under a key, and the names Redis gives its types and encodings.
+//! Collections are boxed so every `Value` stays as small as a string's.
 
+use super::hash::Hash;
+use super::list::List;
 use super::sds::Sds;
+use super::set::Set;
+use super::zset::ZSet;
 
 /// Strings longer than this use Redis's `raw` encoding instead of `embstr`.
 const EMBSTR_MAX: usize = 44;
@@ -8,6 +13,10 @@ const EMBSTR_MAX: usize = 44;
 #[derive(Debug, Clone)]
 pub enum Value {
     Str(Sds),
+    List(Box<List>),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -19,6 +28,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -34,13 +47,21 @@ impl Value {
                     "raw"
                 }
             }
+            Value::List(l) => l.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
-    /// Approximate heap bytes owned by the value, for `MEMORY USAGE`-style accounting.
+    /// Approximate heap bytes owned by the value, for memory accounting.
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_size(),
+            Value::List(l) => l.heap_size(),
+            Value::Hash(h) => h.heap_size(),
+            Value::Set(s) => s.heap_size(),
+            Value::ZSet(z) => z.heap_size(),
         }
     }
 }

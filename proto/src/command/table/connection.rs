@@ -13,7 +13,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "auth",
         arity: -2,
-        flags: Flags(Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0 | Flags::FAST.0 | Flags::NO_AUTH.0 | Flags::ALLOW_BUSY.0),
+        flags: Flags(
+            Flags::NOSCRIPT.0
+                | Flags::LOADING.0
+                | Flags::STALE.0
+                | Flags::FAST.0
+                | Flags::NO_AUTH.0
+                | Flags::ALLOW_BUSY.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
@@ -108,7 +115,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "client|kill",
                 arity: -3,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -120,7 +129,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "client|list",
                 arity: -2,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -132,7 +143,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "client|no-evict",
                 arity: 3,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -144,7 +157,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "client|pause",
                 arity: -3,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -204,7 +219,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "client|unblock",
                 arity: -3,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -216,7 +233,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "client|unpause",
                 arity: 2,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -242,7 +261,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "hello",
         arity: -1,
-        flags: Flags(Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0 | Flags::FAST.0 | Flags::NO_AUTH.0 | Flags::ALLOW_BUSY.0),
+        flags: Flags(
+            Flags::NOSCRIPT.0
+                | Flags::LOADING.0
+                | Flags::STALE.0
+                | Flags::FAST.0
+                | Flags::NO_AUTH.0
+                | Flags::ALLOW_BUSY.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
@@ -266,7 +292,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "quit",
         arity: -1,
-        flags: Flags(Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0 | Flags::FAST.0 | Flags::NO_AUTH.0 | Flags::ALLOW_BUSY.0),
+        flags: Flags(
+            Flags::NOSCRIPT.0
+                | Flags::LOADING.0
+                | Flags::STALE.0
+                | Flags::FAST.0
+                | Flags::NO_AUTH.0
+                | Flags::ALLOW_BUSY.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
@@ -278,7 +311,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "reset",
         arity: 1,
-        flags: Flags(Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0 | Flags::FAST.0 | Flags::NO_AUTH.0 | Flags::ALLOW_BUSY.0),
+        flags: Flags(
+            Flags::NOSCRIPT.0
+                | Flags::LOADING.0
+                | Flags::STALE.0
+                | Flags::FAST.0
+                | Flags::NO_AUTH.0
+                | Flags::ALLOW_BUSY.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,

@@ -20,8 +20,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@write", "@slow"],
         tips: &[],
         key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-            KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
+            KeySpec {
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
         ],
         subcommands: &[],
     },
@@ -34,9 +50,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@slow"],
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
-        key_specs: &[
-            KeySpec { flags: &["RM", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: -1, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RM", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: -1,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -48,9 +70,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@slow"],
         tips: &["nondeterministic_output"],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -62,9 +90,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
-        key_specs: &[
-            KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: -1, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: -1,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -76,9 +110,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -90,9 +130,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -104,9 +150,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -131,8 +183,27 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@write", "@slow", "@dangerous"],
         tips: &["nondeterministic_output"],
         key_specs: &[
-            KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(3), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-            KeySpec { flags: &["RW", "access", "delete", "incomplete"], begin: BeginSearch::Keyword { keyword: "KEYS", start_from: -2 }, find: FindKeys::Range { last_key: -1, key_step: 1, limit: 0 } },
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(3),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
+            KeySpec {
+                flags: &["RW", "access", "delete", "incomplete"],
+                begin: BeginSearch::Keyword {
+                    keyword: "KEYS",
+                    start_from: -2,
+                },
+                find: FindKeys::Range {
+                    last_key: -1,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
         ],
         subcommands: &[],
     },
@@ -145,9 +216,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -170,9 +247,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@keyspace", "@read", "@slow"],
                 tips: &["nondeterministic_output"],
-                key_specs: &[
-                    KeySpec { flags: &["RO"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-                ],
+                key_specs: &[KeySpec {
+                    flags: &["RO"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range {
+                        last_key: 0,
+                        key_step: 1,
+                        limit: 0,
+                    },
+                }],
                 subcommands: &[],
             },
             CommandSpec {
@@ -184,9 +267,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@keyspace", "@read", "@slow"],
                 tips: &["nondeterministic_output"],
-                key_specs: &[
-                    KeySpec { flags: &["RO"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-                ],
+                key_specs: &[KeySpec {
+                    flags: &["RO"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range {
+                        last_key: 0,
+                        key_step: 1,
+                        limit: 0,
+                    },
+                }],
                 subcommands: &[],
             },
             CommandSpec {
@@ -210,9 +299,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@keyspace", "@read", "@slow"],
                 tips: &["nondeterministic_output"],
-                key_specs: &[
-                    KeySpec { flags: &["RO"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-                ],
+                key_specs: &[KeySpec {
+                    flags: &["RO"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range {
+                        last_key: 0,
+                        key_step: 1,
+                        limit: 0,
+                    },
+                }],
                 subcommands: &[],
             },
             CommandSpec {
@@ -224,9 +319,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@keyspace", "@read", "@slow"],
                 tips: &["nondeterministic_output"],
-                key_specs: &[
-                    KeySpec { flags: &["RO"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-                ],
+                key_specs: &[KeySpec {
+                    flags: &["RO"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range {
+                        last_key: 0,
+                        key_step: 1,
+                        limit: 0,
+                    },
+                }],
                 subcommands: &[],
             },
         ],
@@ -240,9 +341,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -254,9 +361,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -268,9 +381,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -282,9 +401,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -296,9 +421,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &["nondeterministic_output"],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -323,8 +454,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@write", "@slow"],
         tips: &[],
         key_specs: &[
-            KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-            KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
+            KeySpec {
+                flags: &["OW", "update"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
         ],
         subcommands: &[],
     },
@@ -338,8 +485,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@keyspace", "@write", "@fast"],
         tips: &[],
         key_specs: &[
-            KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-            KeySpec { flags: &["OW", "insert"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
+            KeySpec {
+                flags: &["OW", "insert"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
         ],
         subcommands: &[],
     },
@@ -352,9 +515,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@slow", "@dangerous"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["OW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -376,12 +545,35 @@ pub static COMMANDS: &[CommandSpec] = &[
         first_key: 1,
         last_key: 1,
         step: 1,
-        acl: &["@write", "@set", "@sortedset", "@list", "@slow", "@dangerous"],
+        acl: &[
+            "@write",
+            "@set",
+            "@sortedset",
+            "@list",
+            "@slow",
+            "@dangerous",
+        ],
         tips: &[],
         key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Unknown, find: FindKeys::Unknown },
-            KeySpec { flags: &["OW", "update"], begin: BeginSearch::Unknown, find: FindKeys::Unknown },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Unknown,
+                find: FindKeys::Unknown,
+            },
+            KeySpec {
+                flags: &["OW", "update"],
+                begin: BeginSearch::Unknown,
+                find: FindKeys::Unknown,
+            },
         ],
         subcommands: &[],
     },
@@ -392,11 +584,30 @@ pub static COMMANDS: &[CommandSpec] = &[
         first_key: 1,
         last_key: 1,
         step: 1,
-        acl: &["@read", "@set", "@sortedset", "@list", "@slow", "@dangerous"],
+        acl: &[
+            "@read",
+            "@set",
+            "@sortedset",
+            "@list",
+            "@slow",
+            "@dangerous",
+        ],
         tips: &[],
         key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Unknown, find: FindKeys::Unknown },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Unknown,
+                find: FindKeys::Unknown,
+            },
         ],
         subcommands: &[],
     },
@@ -409,9 +620,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
-        key_specs: &[
-            KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: -1, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: -1,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -423,9 +640,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &["nondeterministic_output"],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -437,9 +660,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@read", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -451,9 +680,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@fast"],
         tips: &["request_policy:multi_shard", "response_policy:agg_sum"],
-        key_specs: &[
-            KeySpec { flags: &["RM", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: -1, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RM", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: -1,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {

@@ -19,9 +19,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -33,9 +39,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -47,9 +59,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -61,9 +79,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output_order"],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -75,9 +99,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -89,9 +119,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -103,9 +139,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output_order"],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -117,9 +159,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -131,9 +179,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -145,9 +199,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -159,9 +219,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output"],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -173,9 +239,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output"],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -187,9 +259,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -201,9 +279,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -215,9 +299,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -229,9 +319,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hash", "@slow"],
         tips: &["nondeterministic_output_order"],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
 ];

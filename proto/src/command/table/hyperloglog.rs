@@ -19,9 +19,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hyperloglog", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -33,9 +39,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@hyperloglog", "@slow"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: -1, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: -1,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -47,9 +59,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@hyperloglog", "@admin", "@slow", "@dangerous"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -62,8 +80,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@hyperloglog", "@slow"],
         tips: &[],
         key_specs: &[
-            KeySpec { flags: &["RW", "access", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: -1, key_step: 1, limit: 0 } },
+            KeySpec {
+                flags: &["RW", "access", "insert"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
+            KeySpec {
+                flags: &["RO", "access"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range {
+                    last_key: -1,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
         ],
         subcommands: &[],
     },

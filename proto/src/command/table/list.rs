@@ -20,8 +20,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@slow", "@blocking"],
         tips: &[],
         key_specs: &[
-            KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-            KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
+            KeySpec {
+                flags: &["RW", "insert"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
         ],
         subcommands: &[],
     },
@@ -34,9 +50,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 0,
         acl: &["@write", "@list", "@slow", "@blocking"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynum_idx: 0, first_key: 1, key_step: 1 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Keynum {
+                keynum_idx: 0,
+                first_key: 1,
+                key_step: 1,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -48,9 +70,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow", "@blocking"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: -2, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: -2,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -62,9 +90,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow", "@blocking"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: -2, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: -2,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -77,8 +111,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@slow", "@blocking"],
         tips: &[],
         key_specs: &[
-            KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-            KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
+            KeySpec {
+                flags: &["RW", "insert"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
         ],
         subcommands: &[],
     },
@@ -91,9 +141,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@list", "@slow"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -105,9 +161,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -119,9 +181,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@list", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -134,8 +202,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@slow"],
         tips: &[],
         key_specs: &[
-            KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-            KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
+            KeySpec {
+                flags: &["RW", "insert"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
         ],
         subcommands: &[],
     },
@@ -148,9 +232,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 0,
         acl: &["@write", "@list", "@slow"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Keynum { keynum_idx: 0, first_key: 1, key_step: 1 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Keynum {
+                keynum_idx: 0,
+                first_key: 1,
+                key_step: 1,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -162,9 +252,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -176,9 +272,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@list", "@slow"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -190,9 +292,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -204,9 +312,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -218,9 +332,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@list", "@slow"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -232,9 +352,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -246,9 +372,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -260,9 +392,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@slow"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -274,9 +412,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -289,8 +433,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: &["@write", "@list", "@slow"],
         tips: &[],
         key_specs: &[
-            KeySpec { flags: &["RW", "access", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-            KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
+            KeySpec {
+                flags: &["RW", "access", "delete"],
+                begin: BeginSearch::Index(1),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
+            KeySpec {
+                flags: &["RW", "insert"],
+                begin: BeginSearch::Index(2),
+                find: FindKeys::Range {
+                    last_key: 0,
+                    key_step: 1,
+                    limit: 0,
+                },
+            },
         ],
         subcommands: &[],
     },
@@ -303,9 +463,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -317,9 +483,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@list", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "insert"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
 ];

@@ -140,9 +140,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@pubsub", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["not_key"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["not_key"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -154,9 +160,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@pubsub", "@slow"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["not_key"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: -1, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["not_key"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: -1,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -180,9 +192,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@pubsub", "@slow"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["not_key"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: -1, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["not_key"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: -1,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {

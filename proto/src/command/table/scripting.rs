@@ -13,85 +13,160 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "eval",
         arity: -3,
-        flags: Flags(Flags::NOSCRIPT.0 | Flags::STALE.0 | Flags::SKIP_MONITOR.0 | Flags::NO_MANDATORY_KEYS.0 | Flags::MOVABLEKEYS.0),
+        flags: Flags(
+            Flags::NOSCRIPT.0
+                | Flags::STALE.0
+                | Flags::SKIP_MONITOR.0
+                | Flags::NO_MANDATORY_KEYS.0
+                | Flags::MOVABLEKEYS.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
         acl: &["@slow", "@scripting"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynum_idx: 0, first_key: 1, key_step: 1 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Keynum {
+                keynum_idx: 0,
+                first_key: 1,
+                key_step: 1,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
         name: "eval_ro",
         arity: -3,
-        flags: Flags(Flags::READONLY.0 | Flags::NOSCRIPT.0 | Flags::STALE.0 | Flags::SKIP_MONITOR.0 | Flags::NO_MANDATORY_KEYS.0 | Flags::MOVABLEKEYS.0),
+        flags: Flags(
+            Flags::READONLY.0
+                | Flags::NOSCRIPT.0
+                | Flags::STALE.0
+                | Flags::SKIP_MONITOR.0
+                | Flags::NO_MANDATORY_KEYS.0
+                | Flags::MOVABLEKEYS.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
         acl: &["@slow", "@scripting"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynum_idx: 0, first_key: 1, key_step: 1 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Keynum {
+                keynum_idx: 0,
+                first_key: 1,
+                key_step: 1,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
         name: "evalsha",
         arity: -3,
-        flags: Flags(Flags::NOSCRIPT.0 | Flags::STALE.0 | Flags::SKIP_MONITOR.0 | Flags::NO_MANDATORY_KEYS.0 | Flags::MOVABLEKEYS.0),
+        flags: Flags(
+            Flags::NOSCRIPT.0
+                | Flags::STALE.0
+                | Flags::SKIP_MONITOR.0
+                | Flags::NO_MANDATORY_KEYS.0
+                | Flags::MOVABLEKEYS.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
         acl: &["@slow", "@scripting"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynum_idx: 0, first_key: 1, key_step: 1 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Keynum {
+                keynum_idx: 0,
+                first_key: 1,
+                key_step: 1,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
         name: "evalsha_ro",
         arity: -3,
-        flags: Flags(Flags::READONLY.0 | Flags::NOSCRIPT.0 | Flags::STALE.0 | Flags::SKIP_MONITOR.0 | Flags::NO_MANDATORY_KEYS.0 | Flags::MOVABLEKEYS.0),
+        flags: Flags(
+            Flags::READONLY.0
+                | Flags::NOSCRIPT.0
+                | Flags::STALE.0
+                | Flags::SKIP_MONITOR.0
+                | Flags::NO_MANDATORY_KEYS.0
+                | Flags::MOVABLEKEYS.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
         acl: &["@slow", "@scripting"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynum_idx: 0, first_key: 1, key_step: 1 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Keynum {
+                keynum_idx: 0,
+                first_key: 1,
+                key_step: 1,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
         name: "fcall",
         arity: -3,
-        flags: Flags(Flags::NOSCRIPT.0 | Flags::STALE.0 | Flags::SKIP_MONITOR.0 | Flags::NO_MANDATORY_KEYS.0 | Flags::MOVABLEKEYS.0),
+        flags: Flags(
+            Flags::NOSCRIPT.0
+                | Flags::STALE.0
+                | Flags::SKIP_MONITOR.0
+                | Flags::NO_MANDATORY_KEYS.0
+                | Flags::MOVABLEKEYS.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
         acl: &["@slow", "@scripting"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "access", "update"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynum_idx: 0, first_key: 1, key_step: 1 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "access", "update"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Keynum {
+                keynum_idx: 0,
+                first_key: 1,
+                key_step: 1,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
         name: "fcall_ro",
         arity: -3,
-        flags: Flags(Flags::READONLY.0 | Flags::NOSCRIPT.0 | Flags::STALE.0 | Flags::SKIP_MONITOR.0 | Flags::NO_MANDATORY_KEYS.0 | Flags::MOVABLEKEYS.0),
+        flags: Flags(
+            Flags::READONLY.0
+                | Flags::NOSCRIPT.0
+                | Flags::STALE.0
+                | Flags::SKIP_MONITOR.0
+                | Flags::NO_MANDATORY_KEYS.0
+                | Flags::MOVABLEKEYS.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
         acl: &["@slow", "@scripting"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Keynum { keynum_idx: 0, first_key: 1, key_step: 1 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(2),
+            find: FindKeys::Keynum {
+                keynum_idx: 0,
+                first_key: 1,
+                key_step: 1,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -209,7 +284,11 @@ pub static COMMANDS: &[CommandSpec] = &[
                 last_key: 0,
                 step: 0,
                 acl: &["@slow", "@scripting"],
-                tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
+                tips: &[
+                    "nondeterministic_output",
+                    "request_policy:all_shards",
+                    "response_policy:special",
+                ],
                 key_specs: &[],
                 subcommands: &[],
             },
@@ -246,7 +325,10 @@ pub static COMMANDS: &[CommandSpec] = &[
                 last_key: 0,
                 step: 0,
                 acl: &["@slow", "@scripting"],
-                tips: &["request_policy:all_shards", "response_policy:agg_logical_and"],
+                tips: &[
+                    "request_policy:all_shards",
+                    "response_policy:agg_logical_and",
+                ],
                 key_specs: &[],
                 subcommands: &[],
             },

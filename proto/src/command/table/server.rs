@@ -36,7 +36,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "acl|deluser",
                 arity: -3,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -48,7 +50,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "acl|dryrun",
                 arity: -4,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -72,7 +76,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "acl|getuser",
                 arity: 3,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -96,7 +102,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "acl|list",
                 arity: 2,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -108,7 +116,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "acl|load",
                 arity: 2,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -120,7 +130,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "acl|log",
                 arity: -2,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -132,7 +144,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "acl|save",
                 arity: 2,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -144,7 +158,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "acl|setuser",
                 arity: -3,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -156,7 +172,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "acl|users",
                 arity: 2,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -314,7 +332,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "config|get",
                 arity: -3,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -338,7 +358,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "config|resetstat",
                 arity: 2,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -350,7 +372,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "config|rewrite",
                 arity: 2,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -362,7 +386,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "config|set",
                 arity: -4,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -441,7 +467,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         last_key: 0,
         step: 0,
         acl: &["@slow", "@dangerous"],
-        tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
+        tips: &[
+            "nondeterministic_output",
+            "request_policy:all_shards",
+            "response_policy:special",
+        ],
         key_specs: &[],
         subcommands: &[],
     },
@@ -471,24 +501,36 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "latency|doctor",
                 arity: 2,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
                 acl: &["@admin", "@slow", "@dangerous"],
-                tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+                tips: &[
+                    "nondeterministic_output",
+                    "request_policy:all_nodes",
+                    "response_policy:special",
+                ],
                 key_specs: &[],
                 subcommands: &[],
             },
             CommandSpec {
                 name: "latency|graph",
                 arity: 3,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
                 acl: &["@admin", "@slow", "@dangerous"],
-                tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+                tips: &[
+                    "nondeterministic_output",
+                    "request_policy:all_nodes",
+                    "response_policy:special",
+                ],
                 key_specs: &[],
                 subcommands: &[],
             },
@@ -507,43 +549,63 @@ pub static COMMANDS: &[CommandSpec] = &[
             CommandSpec {
                 name: "latency|histogram",
                 arity: -2,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
                 acl: &["@admin", "@slow", "@dangerous"],
-                tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+                tips: &[
+                    "nondeterministic_output",
+                    "request_policy:all_nodes",
+                    "response_policy:special",
+                ],
                 key_specs: &[],
                 subcommands: &[],
             },
             CommandSpec {
                 name: "latency|history",
                 arity: 3,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
                 acl: &["@admin", "@slow", "@dangerous"],
-                tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+                tips: &[
+                    "nondeterministic_output",
+                    "request_policy:all_nodes",
+                    "response_policy:special",
+                ],
                 key_specs: &[],
                 subcommands: &[],
             },
             CommandSpec {
                 name: "latency|latest",
                 arity: 2,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
                 acl: &["@admin", "@slow", "@dangerous"],
-                tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+                tips: &[
+                    "nondeterministic_output",
+                    "request_policy:all_nodes",
+                    "response_policy:special",
+                ],
                 key_specs: &[],
                 subcommands: &[],
             },
             CommandSpec {
                 name: "latency|reset",
                 arity: -2,
-                flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0),
+                flags: Flags(
+                    Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0,
+                ),
                 first_key: 0,
                 last_key: 0,
                 step: 0,
@@ -585,7 +647,11 @@ pub static COMMANDS: &[CommandSpec] = &[
                 last_key: 0,
                 step: 0,
                 acl: &["@slow"],
-                tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
+                tips: &[
+                    "nondeterministic_output",
+                    "request_policy:all_shards",
+                    "response_policy:special",
+                ],
                 key_specs: &[],
                 subcommands: &[],
             },
@@ -609,7 +675,11 @@ pub static COMMANDS: &[CommandSpec] = &[
                 last_key: 0,
                 step: 0,
                 acl: &["@slow"],
-                tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
+                tips: &[
+                    "nondeterministic_output",
+                    "request_policy:all_shards",
+                    "response_policy:special",
+                ],
                 key_specs: &[],
                 subcommands: &[],
             },
@@ -633,7 +703,11 @@ pub static COMMANDS: &[CommandSpec] = &[
                 last_key: 0,
                 step: 0,
                 acl: &["@slow"],
-                tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
+                tips: &[
+                    "nondeterministic_output",
+                    "request_policy:all_shards",
+                    "response_policy:special",
+                ],
                 key_specs: &[],
                 subcommands: &[],
             },
@@ -646,9 +720,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@read", "@slow"],
                 tips: &[],
-                key_specs: &[
-                    KeySpec { flags: &["RO"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-                ],
+                key_specs: &[KeySpec {
+                    flags: &["RO"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range {
+                        last_key: 0,
+                        key_step: 1,
+                        limit: 0,
+                    },
+                }],
                 subcommands: &[],
             },
         ],
@@ -741,7 +821,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "psync",
         arity: -3,
-        flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::NO_ASYNC_LOADING.0 | Flags::NO_MULTI.0),
+        flags: Flags(
+            Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::NO_ASYNC_LOADING.0 | Flags::NO_MULTI.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
@@ -753,7 +835,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "replconf",
         arity: -1,
-        flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0 | Flags::ALLOW_BUSY.0),
+        flags: Flags(
+            Flags::ADMIN.0
+                | Flags::NOSCRIPT.0
+                | Flags::LOADING.0
+                | Flags::STALE.0
+                | Flags::ALLOW_BUSY.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
@@ -765,7 +853,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "replicaof",
         arity: 3,
-        flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::STALE.0 | Flags::NO_ASYNC_LOADING.0),
+        flags: Flags(
+            Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::STALE.0 | Flags::NO_ASYNC_LOADING.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
@@ -783,9 +873,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@keyspace", "@write", "@slow", "@dangerous"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["OW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["OW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -803,7 +899,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "save",
         arity: 1,
-        flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::NO_ASYNC_LOADING.0 | Flags::NO_MULTI.0),
+        flags: Flags(
+            Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::NO_ASYNC_LOADING.0 | Flags::NO_MULTI.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
@@ -815,7 +913,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "shutdown",
         arity: -1,
-        flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0 | Flags::NO_MULTI.0 | Flags::ALLOW_BUSY.0),
+        flags: Flags(
+            Flags::ADMIN.0
+                | Flags::NOSCRIPT.0
+                | Flags::LOADING.0
+                | Flags::STALE.0
+                | Flags::NO_MULTI.0
+                | Flags::ALLOW_BUSY.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
@@ -827,7 +932,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "slaveof",
         arity: 3,
-        flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::STALE.0 | Flags::NO_ASYNC_LOADING.0),
+        flags: Flags(
+            Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::STALE.0 | Flags::NO_ASYNC_LOADING.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
@@ -879,7 +986,11 @@ pub static COMMANDS: &[CommandSpec] = &[
                 last_key: 0,
                 step: 0,
                 acl: &["@admin", "@slow", "@dangerous"],
-                tips: &["request_policy:all_nodes", "response_policy:agg_sum", "nondeterministic_output"],
+                tips: &[
+                    "request_policy:all_nodes",
+                    "response_policy:agg_sum",
+                    "nondeterministic_output",
+                ],
                 key_specs: &[],
                 subcommands: &[],
             },
@@ -912,7 +1023,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "sync",
         arity: 1,
-        flags: Flags(Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::NO_ASYNC_LOADING.0 | Flags::NO_MULTI.0),
+        flags: Flags(
+            Flags::ADMIN.0 | Flags::NOSCRIPT.0 | Flags::NO_ASYNC_LOADING.0 | Flags::NO_MULTI.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,

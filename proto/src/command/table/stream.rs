@@ -19,9 +19,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@stream", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -33,9 +39,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@stream", "@fast"],
         tips: &["nondeterministic_output"],
-        key_specs: &[
-            KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -47,9 +59,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@stream", "@fast"],
         tips: &["nondeterministic_output"],
-        key_specs: &[
-            KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -61,9 +79,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@stream", "@fast"],
         tips: &["nondeterministic_output"],
-        key_specs: &[
-            KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -75,9 +99,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@stream", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -100,9 +130,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@write", "@stream", "@slow"],
                 tips: &[],
-                key_specs: &[
-                    KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-                ],
+                key_specs: &[KeySpec {
+                    flags: &["RW", "insert"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range {
+                        last_key: 0,
+                        key_step: 1,
+                        limit: 0,
+                    },
+                }],
                 subcommands: &[],
             },
             CommandSpec {
@@ -114,9 +150,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@write", "@stream", "@slow"],
                 tips: &[],
-                key_specs: &[
-                    KeySpec { flags: &["RW", "insert"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-                ],
+                key_specs: &[KeySpec {
+                    flags: &["RW", "insert"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range {
+                        last_key: 0,
+                        key_step: 1,
+                        limit: 0,
+                    },
+                }],
                 subcommands: &[],
             },
             CommandSpec {
@@ -128,9 +170,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@write", "@stream", "@slow"],
                 tips: &[],
-                key_specs: &[
-                    KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-                ],
+                key_specs: &[KeySpec {
+                    flags: &["RW", "delete"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range {
+                        last_key: 0,
+                        key_step: 1,
+                        limit: 0,
+                    },
+                }],
                 subcommands: &[],
             },
             CommandSpec {
@@ -142,9 +190,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@write", "@stream", "@slow"],
                 tips: &[],
-                key_specs: &[
-                    KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-                ],
+                key_specs: &[KeySpec {
+                    flags: &["RW", "delete"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range {
+                        last_key: 0,
+                        key_step: 1,
+                        limit: 0,
+                    },
+                }],
                 subcommands: &[],
             },
             CommandSpec {
@@ -168,9 +222,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@write", "@stream", "@slow"],
                 tips: &[],
-                key_specs: &[
-                    KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-                ],
+                key_specs: &[KeySpec {
+                    flags: &["RW", "update"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range {
+                        last_key: 0,
+                        key_step: 1,
+                        limit: 0,
+                    },
+                }],
                 subcommands: &[],
             },
         ],
@@ -195,9 +255,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@read", "@stream", "@slow"],
                 tips: &["nondeterministic_output"],
-                key_specs: &[
-                    KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-                ],
+                key_specs: &[KeySpec {
+                    flags: &["RO", "access"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range {
+                        last_key: 0,
+                        key_step: 1,
+                        limit: 0,
+                    },
+                }],
                 subcommands: &[],
             },
             CommandSpec {
@@ -209,9 +275,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@read", "@stream", "@slow"],
                 tips: &[],
-                key_specs: &[
-                    KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-                ],
+                key_specs: &[KeySpec {
+                    flags: &["RO", "access"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range {
+                        last_key: 0,
+                        key_step: 1,
+                        limit: 0,
+                    },
+                }],
                 subcommands: &[],
             },
             CommandSpec {
@@ -235,9 +307,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 step: 1,
                 acl: &["@read", "@stream", "@slow"],
                 tips: &[],
-                key_specs: &[
-                    KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(2), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-                ],
+                key_specs: &[KeySpec {
+                    flags: &["RO", "access"],
+                    begin: BeginSearch::Index(2),
+                    find: FindKeys::Range {
+                        last_key: 0,
+                        key_step: 1,
+                        limit: 0,
+                    },
+                }],
                 subcommands: &[],
             },
         ],
@@ -251,9 +329,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@stream", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -265,9 +349,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@stream", "@slow"],
         tips: &["nondeterministic_output"],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -279,9 +369,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@stream", "@slow"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -293,9 +389,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 0,
         acl: &["@read", "@stream", "@slow", "@blocking"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Keyword { keyword: "STREAMS", start_from: 1 }, find: FindKeys::Range { last_key: -1, key_step: 1, limit: 2 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Keyword {
+                keyword: "STREAMS",
+                start_from: 1,
+            },
+            find: FindKeys::Range {
+                last_key: -1,
+                key_step: 1,
+                limit: 2,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -307,9 +412,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 0,
         acl: &["@write", "@stream", "@slow", "@blocking"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Keyword { keyword: "STREAMS", start_from: 4 }, find: FindKeys::Range { last_key: -1, key_step: 1, limit: 2 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Keyword {
+                keyword: "STREAMS",
+                start_from: 4,
+            },
+            find: FindKeys::Range {
+                last_key: -1,
+                key_step: 1,
+                limit: 2,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -321,9 +435,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@read", "@stream", "@slow"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO", "access"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO", "access"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -335,9 +455,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@stream", "@fast"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RW", "update"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "update"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
     CommandSpec {
@@ -349,9 +475,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         step: 1,
         acl: &["@write", "@stream", "@slow"],
         tips: &["nondeterministic_output"],
-        key_specs: &[
-            KeySpec { flags: &["RW", "delete"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: 0, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RW", "delete"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: 0,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
 ];

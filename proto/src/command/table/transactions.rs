@@ -13,7 +13,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "discard",
         arity: 1,
-        flags: Flags(Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0 | Flags::FAST.0 | Flags::ALLOW_BUSY.0),
+        flags: Flags(
+            Flags::NOSCRIPT.0
+                | Flags::LOADING.0
+                | Flags::STALE.0
+                | Flags::FAST.0
+                | Flags::ALLOW_BUSY.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
@@ -37,7 +43,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "multi",
         arity: 1,
-        flags: Flags(Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0 | Flags::FAST.0 | Flags::ALLOW_BUSY.0),
+        flags: Flags(
+            Flags::NOSCRIPT.0
+                | Flags::LOADING.0
+                | Flags::STALE.0
+                | Flags::FAST.0
+                | Flags::ALLOW_BUSY.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
@@ -49,7 +61,13 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "unwatch",
         arity: 1,
-        flags: Flags(Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0 | Flags::FAST.0 | Flags::ALLOW_BUSY.0),
+        flags: Flags(
+            Flags::NOSCRIPT.0
+                | Flags::LOADING.0
+                | Flags::STALE.0
+                | Flags::FAST.0
+                | Flags::ALLOW_BUSY.0,
+        ),
         first_key: 0,
         last_key: 0,
         step: 0,
@@ -61,15 +79,27 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "watch",
         arity: -2,
-        flags: Flags(Flags::NOSCRIPT.0 | Flags::LOADING.0 | Flags::STALE.0 | Flags::FAST.0 | Flags::ALLOW_BUSY.0),
+        flags: Flags(
+            Flags::NOSCRIPT.0
+                | Flags::LOADING.0
+                | Flags::STALE.0
+                | Flags::FAST.0
+                | Flags::ALLOW_BUSY.0,
+        ),
         first_key: 1,
         last_key: -1,
         step: 1,
         acl: &["@fast", "@transaction"],
         tips: &[],
-        key_specs: &[
-            KeySpec { flags: &["RO"], begin: BeginSearch::Index(1), find: FindKeys::Range { last_key: -1, key_step: 1, limit: 0 } },
-        ],
+        key_specs: &[KeySpec {
+            flags: &["RO"],
+            begin: BeginSearch::Index(1),
+            find: FindKeys::Range {
+                last_key: -1,
+                key_step: 1,
+                limit: 0,
+            },
+        }],
         subcommands: &[],
     },
 ];

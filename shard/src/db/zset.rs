@@ -1,0 +1,16 @@
+//! The zset value type. Placeholder until the zset commands land.
+
+#[derive(Debug, Clone, Default)]
+pub struct ZSet {}
+
+impl ZSet {
+    /// The name OBJECT ENCODING reports.
+    pub fn encoding(&self) -> &'static str {
+        "listpack"
+    }
+
+    /// Approximate heap bytes owned, for memory accounting.
+    pub fn heap_size(&self) -> usize {
+        0
+    }
+}
