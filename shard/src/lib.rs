@@ -20,6 +20,7 @@ pub mod config;
 pub mod conn;
 pub mod db;
 pub mod glob;
+pub mod pubsub;
 pub mod server;
 pub mod state;
 
