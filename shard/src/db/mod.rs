@@ -93,6 +93,27 @@ impl Db {
         self.expires.get(key).copied()
     }
 
+    /// Looks a key up for reading without touching its access clock, but counting a hit
+    /// or a miss (TYPE, EXISTS, TTL, OBJECT).
+    pub fn lookup_notouch(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
+        self.expire_if_needed(key, now);
+        match self.keys.get(key) {
+            Some(e) => {
+                self.stats.keyspace_hits += 1;
+                Some(e)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// True when `key` has a TTL that has passed; deletes nothing (KEYS).
+    pub fn is_expired(&self, key: &[u8], now: i64) -> bool {
+        matches!(self.expires.get(key), Some(&at) if at <= now)
+    }
+
     /// Deletes `key` if its time has passed. Returns true when it did.
     fn expire_if_needed(&mut self, key: &[u8], now: i64) -> bool {
         match self.expires.get(key) {
@@ -139,27 +160,6 @@ impl Db {
     pub fn peek(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
         self.expire_if_needed(key, now);
         self.keys.get(key)
-    }
-
-    /// Looks a key up for reading without touching its access clock, but counting a hit
-    /// or a miss (TYPE, EXISTS, TTL, OBJECT).
-    pub fn lookup_notouch(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
-        self.expire_if_needed(key, now);
-        match self.keys.get(key) {
-            Some(e) => {
-                self.stats.keyspace_hits += 1;
-                Some(e)
-            }
-            None => {
-                self.stats.keyspace_misses += 1;
-                None
-            }
-        }
-    }
-
-    /// True when `key` has a TTL that has passed; deletes nothing (KEYS).
-    pub fn is_expired(&self, key: &[u8], now: i64) -> bool {
-        matches!(self.expires.get(key), Some(&at) if at <= now)
     }
 
     pub fn contains(&mut self, key: &[u8], now: i64) -> bool {
