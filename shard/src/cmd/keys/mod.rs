@@ -119,7 +119,8 @@ fn renamenx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 fn rename_key(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], nx: bool) -> Result<bool, CmdError> {
     let now = ctx.now;
     let db = &mut ctx.srv.db;
-    if !db.contains(src, now) {
+    // A write lookup, so the moved key's access clock is refreshed as in Redis.
+    if db.get_mut(src, now).is_none() {
         return Err(err::NO_SUCH_KEY.into());
     }
     if src == dst {
