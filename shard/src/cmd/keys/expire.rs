@@ -200,7 +200,8 @@ fn reply_ttl(ctx: &mut Ctx<'_>, key: &[u8], ms: bool, absolute: bool) -> CmdResu
             if ms {
                 t
             } else {
-                t.saturating_add(500) / 1000
+                // Rounded in 128 bits: a time near i64::MAX must still round up.
+                ((i128::from(t) + 500) / 1000) as i64
             }
         }
     };
@@ -325,6 +326,8 @@ mod tests {
         assert_eq!(h.run("pexpireat foo 9223372036854770000"), ":1\r\n");
         assert_eq!(h.run("pexpiretime foo"), ":9223372036854770000\r\n");
         assert_eq!(h.run("expiretime foo"), ":9223372036854770\r\n");
+        assert_eq!(h.run("pexpireat foo 9223372036854775807"), ":1\r\n");
+        assert_eq!(h.run("expiretime foo"), ":9223372036854776\r\n");
         let dirty = h.srv.dirty;
         assert_eq!(h.run("expire foo -10 lt"), ":1\r\n");
         assert_eq!(h.srv.dirty, dirty + 1);

@@ -150,7 +150,10 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         } else if args::is(&argv[i], "db") && i + 1 < argv.len() {
             let db = args::int(&argv[i + 1])?;
             if i32::try_from(db).is_err() {
-                return Err(err::NOT_INT.into());
+                return Err(
+                    "ERR value is out of range, value must between -2147483648 and 2147483647"
+                        .into(),
+                );
             }
             // A shard has one keyspace, the one SELECT 0 names.
             if db != 0 {
