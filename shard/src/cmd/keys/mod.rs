@@ -1,7 +1,7 @@
 //! Generic key commands: the ones that work on a key whatever its type.
 //!
 //! # Layout
-//! - this module: DEL, UNLINK, EXISTS, TYPE, TOUCH, RENAME, RENAMENX, COPY.
+//! - this module: DEL, UNLINK, EXISTS, TYPE, TOUCH, RENAME, RENAMENX, COPY, MOVE.
 //! - [`expire`]: EXPIRE and friends, TTL and friends, PERSIST.
 //! - [`scan`]: KEYS, SCAN, RANDOMKEY.
 //! - [`object`]: OBJECT and its subcommands.
@@ -24,6 +24,7 @@ pub static COMMANDS: &[(&str, Handler)] = &[
     ("rename", rename),
     ("renamenx", renamenx),
     ("copy", copy),
+    ("move", move_),
     ("keys", scan::keys),
     ("scan", scan::scan),
     ("randomkey", scan::randomkey),
@@ -140,6 +141,28 @@ fn rename_key(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], nx: bool) -> Result<boo
     Ok(true)
 }
 
+const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+
+/// A database-index argument: an `int`, and 0, the only keyspace a shard has.
+fn db_index(arg: &[u8]) -> CmdResult {
+    let db = args::int(arg)?;
+    if i32::try_from(db).is_err() {
+        return Err(
+            "ERR value is out of range, value must between -2147483648 and 2147483647".into(),
+        );
+    }
+    if db != 0 {
+        return Err("ERR DB index is out of range".into());
+    }
+    Ok(())
+}
+
+/// MOVE key db — with a single keyspace the only valid target is the source itself.
+fn move_(_ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    db_index(&argv[2])?;
+    Err(SAME_OBJECT.into())
+}
+
 /// COPY source destination [DB destination-db] [REPLACE]
 fn copy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut replace = false;
@@ -148,17 +171,7 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         if args::is(&argv[i], "replace") {
             replace = true;
         } else if args::is(&argv[i], "db") && i + 1 < argv.len() {
-            let db = args::int(&argv[i + 1])?;
-            if i32::try_from(db).is_err() {
-                return Err(
-                    "ERR value is out of range, value must between -2147483648 and 2147483647"
-                        .into(),
-                );
-            }
-            // A shard has one keyspace, the one SELECT 0 names.
-            if db != 0 {
-                return Err("ERR DB index is out of range".into());
-            }
+            db_index(&argv[i + 1])?;
             i += 1;
         } else {
             return Err(err::SYNTAX.into());
@@ -167,7 +180,7 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     let (src, dst) = (&argv[1], &argv[2]);
     if src == dst {
-        return Err("ERR source and destination objects are the same".into());
+        return Err(SAME_OBJECT.into());
     }
     let now = ctx.now;
     let db = &mut ctx.srv.db;
@@ -300,6 +313,15 @@ mod tests {
         assert_eq!(h.run("copy a b REPLACE"), ":1\r\n");
         assert_eq!(h.run("ttl b"), ":-1\r\n");
         assert_eq!(h.run("copy missing b replace"), ":0\r\n");
+        assert_eq!(
+            h.run("copy a b db 4294967296"),
+            "-ERR value is out of range, value must between -2147483648 and 2147483647\r\n"
+        );
+        assert_eq!(h.run("move a 3"), "-ERR DB index is out of range\r\n");
+        assert_eq!(
+            h.run("move a 0"),
+            "-ERR source and destination objects are the same\r\n"
+        );
     }
 
     #[test]
