@@ -21,6 +21,12 @@ fn lfu_policy(ctx: &Ctx<'_>) -> bool {
     ctx.srv.config.maxmemory_policy.contains("lfu")
 }
 
+/// Redis stops sharing integers when an LRU/LFU policy needs a clock in every value.
+fn shares_integers(ctx: &Ctx<'_>) -> bool {
+    let p = &ctx.srv.config.maxmemory_policy;
+    ctx.srv.config.maxmemory == 0 || !(p.contains("lru") || p.contains("lfu"))
+}
+
 /// Looks the key up for OBJECT (no access-clock update); replies null when it is missing.
 fn lookup<'c>(ctx: &'c mut Ctx<'_>, key: &[u8]) -> Option<&'c Entry> {
     let now = ctx.now;
@@ -47,11 +53,7 @@ pub(super) fn encoding(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 /// as shared, as Redis does, since clients and tests read that as "stored as a shared
 /// integer".
 pub(super) fn refcount(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    // Redis stops sharing integers when an LRU/LFU policy needs a clock per key.
-    let sharing = ctx.srv.config.maxmemory == 0 || {
-        let p = &ctx.srv.config.maxmemory_policy;
-        !(p.contains("lru") || p.contains("lfu"))
-    };
+    let sharing = shares_integers(ctx);
     let Some(e) = lookup(ctx, &argv[2]) else {
         return Ok(());
     };
