@@ -20,6 +20,23 @@ const ROUND: usize = 20;
 /// Stop once at most this percentage of a round was expired.
 const ACCEPTABLE_STALE_PCT: usize = 10;
 
+/// What INFO reports about the cycle (`expired_stale_perc`,
+/// `expired_time_cap_reached_count`, `expire_cycle_cpu_milliseconds`).
+#[derive(Debug, Default, Clone)]
+pub struct ExpireStats {
+    /// Running estimate of the share of volatile keys already expired, in percent.
+    pub stale_perc: f64,
+    /// Cycles that stopped because they ran out of time rather than of stale keys.
+    pub time_cap_reached_count: u64,
+    pub cycle_time_us: u64,
+}
+
+impl ExpireStats {
+    pub fn cycle_cpu_ms(&self) -> u64 {
+        self.cycle_time_us / 1000
+    }
+}
+
 impl Db {
     /// Runs one cycle bounded by `budget`, unless DEBUG SET-ACTIVE-EXPIRE turned active
     /// expiry off. Returns the number of keys expired. `_rng` stays in the signature for
@@ -34,17 +51,28 @@ impl Db {
             return 0;
         }
         let start = Instant::now();
-        let mut total = 0;
+        let (mut total_sampled, mut total) = (0, 0);
         loop {
             let (sampled, expired) = self.expire_round(now);
+            total_sampled += sampled;
             total += expired;
-            if sampled == 0
-                || expired * 100 <= sampled * ACCEPTABLE_STALE_PCT
-                || start.elapsed() >= budget
-            {
+            if sampled == 0 || expired * 100 <= sampled * ACCEPTABLE_STALE_PCT {
+                break;
+            }
+            if start.elapsed() >= budget {
+                self.expire_stats.time_cap_reached_count += 1;
                 break;
             }
         }
+        let stats = &mut self.expire_stats;
+        stats.cycle_time_us += start.elapsed().as_micros() as u64;
+        // Smoothed like Redis's, so one unlucky cycle does not swing the figure.
+        let current = if total_sampled == 0 {
+            0.0
+        } else {
+            total as f64 * 100.0 / total_sampled as f64
+        };
+        stats.stale_perc = current * 0.05 + stats.stale_perc * 0.95;
         total
     }
 
@@ -123,6 +151,20 @@ mod tests {
         }
         assert_eq!(db.len(), 990);
         assert_eq!(db.expires_len(), 990);
+    }
+
+    #[test]
+    fn stale_estimate_follows_the_keyspace() {
+        let mut db = volatile_db(1000, 1);
+        let mut rng = rand::thread_rng();
+        db.active_expire_cycle(100, Duration::from_secs(5), &mut rng);
+        assert!(db.expire_stats.stale_perc > 4.0, "{:?}", db.expire_stats);
+        assert_eq!(db.len(), 0);
+        // A budget of zero stops after the first round while keys are still stale.
+        let mut db = volatile_db(1000, 1);
+        db.active_expire_cycle(100, Duration::ZERO, &mut rng);
+        assert_eq!(db.len(), 980);
+        assert_eq!(db.expire_stats.time_cap_reached_count, 1);
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub struct Db {
     pub active_expire_enabled: bool,
     /// Where the active expiry cycle resumes its walk over `expires`.
     expire_cursor: usize,
+    pub expire_stats: expire::ExpireStats,
 }
 
 impl Default for Db {
@@ -73,6 +74,7 @@ impl Db {
             lru_clock: 0,
             active_expire_enabled: true,
             expire_cursor: 0,
+            expire_stats: expire::ExpireStats::default(),
         }
     }
 
