@@ -198,5 +198,14 @@ mod tests {
         assert_eq!(h.run("randomkey"), "$4\r\nlive\r\n");
         h.run("del live");
         assert_eq!(h.run("randomkey"), "$-1\r\n");
+        // A keyspace of stale keys only: RANDOMKEY expires them all and finds nothing.
+        for i in 0..50 {
+            let k = format!("stale{i}");
+            h.run(&format!("set {k} v"));
+            h.srv.db.set_expire(k.as_bytes(), 1);
+        }
+        assert_eq!(h.run("randomkey"), "$-1\r\n");
+        assert_eq!(h.srv.db.len(), 0);
+        assert_eq!(h.srv.db.stats.expired_keys, 51);
     }
 }
