@@ -50,6 +50,12 @@ pub struct Db {
     pub expired: Vec<Sds>,
     /// Seconds clock for the LRU field, set by the server once per event-loop turn.
     pub lru_clock: u32,
+    /// Whether the cron's active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE); lazy expiry
+    /// on access is unaffected.
+    pub active_expire_enabled: bool,
+    /// Where the active expiry cycle resumes its walk over `expires`.
+    expire_cursor: usize,
+    pub expire_stats: expire::ExpireStats,
 }
 
 impl Default for Db {
@@ -66,6 +72,9 @@ impl Db {
             stats: KeyStats::default(),
             expired: Vec::new(),
             lru_clock: 0,
+            active_expire_enabled: true,
+            expire_cursor: 0,
+            expire_stats: expire::ExpireStats::default(),
         }
     }
 
@@ -84,6 +93,27 @@ impl Db {
     /// The expiry time of `key`, without checking whether it has passed.
     pub fn expire_at(&self, key: &[u8]) -> Option<i64> {
         self.expires.get(key).copied()
+    }
+
+    /// Looks a key up for reading without touching its access clock, but counting a hit
+    /// or a miss (TYPE, EXISTS, TTL, OBJECT).
+    pub fn lookup_notouch(&mut self, key: &[u8], now: i64) -> Option<&Entry> {
+        self.expire_if_needed(key, now);
+        match self.keys.get(key) {
+            Some(e) => {
+                self.stats.keyspace_hits += 1;
+                Some(e)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// True when `key` has a TTL that has passed; deletes nothing (KEYS).
+    pub fn is_expired(&self, key: &[u8], now: i64) -> bool {
+        matches!(self.expires.get(key), Some(&at) if at <= now)
     }
 
     /// Deletes `key` if its time has passed. Returns true when it did.
@@ -222,22 +252,17 @@ impl Db {
         n
     }
 
-    /// A random live key, or None. Expired keys met on the way are deleted.
+    /// A random live key, or None. Expired keys met on the way are deleted, so every
+    /// miss shrinks the keyspace and the loop ends after at most `len` draws.
     pub fn random_key(&mut self, now: i64, rng: &mut impl rand::Rng) -> Option<Sds> {
-        // Bounded so a keyspace made only of expired keys cannot spin for long; Redis gives
-        // up the same way and returns a (logically expired) key.
-        for _ in 0..100 {
-            if self.keys.is_empty() {
-                return None;
-            }
+        while !self.keys.is_empty() {
             let i = rng.gen_range(0..self.keys.len());
             let key = self.keys.get_index(i)?.0.clone();
             if !self.expire_if_needed(&key, now) {
                 return Some(key);
             }
         }
-        let i = rng.gen_range(0..self.keys.len().max(1));
-        self.keys.get_index(i).map(|(k, _)| k.clone())
+        None
     }
 
     /// One SCAN step: visits positions below `cursor` (0 starts a new scan) downwards,
@@ -264,10 +289,6 @@ impl Db {
     /// Every key, in storage order (KEYS).
     pub fn iter(&self) -> impl Iterator<Item = (&Sds, &Entry)> {
         self.keys.iter()
-    }
-
-    pub(crate) fn expires_map(&self) -> &IndexMap<Sds, i64, RandomState> {
-        &self.expires
     }
 
     /// Expires `key` if due; used by the active cycle and by scans.
