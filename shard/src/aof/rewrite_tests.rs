@@ -130,7 +130,7 @@ fn reopen_and_rewrite_clears_a_poisoned_writer() {
     let t = TestDir::new("reopen");
     let dir = t.path();
     let lock = DirLock::acquire(dir).unwrap();
-    let (sink, ctl) = TestSink::new();
+    let (sink, ctl) = TestSink::pair();
     ctl.fail_write.store(true, SeqCst);
     let mut manifest = Manifest::default();
     manifest.incr.push(AofInfo {

@@ -21,7 +21,7 @@ pub(crate) struct Ctl {
 pub(crate) struct TestSink(pub Arc<Ctl>, PathBuf);
 
 impl TestSink {
-    pub fn new() -> (Box<dyn AofSink>, Arc<Ctl>) {
+    pub fn pair() -> (Box<dyn AofSink>, Arc<Ctl>) {
         let ctl = Arc::new(Ctl::default());
         (
             Box::new(TestSink(ctl.clone(), PathBuf::from("test.aof"))),
@@ -101,7 +101,7 @@ fn replay(ctl: &Ctl) -> (Vec<Vec<bytes::Bytes>>, Option<crate::aof::Problem>) {
 
 #[test]
 fn appends_during_a_sync_share_the_next_write_and_sync() {
-    let (sink, ctl) = TestSink::new();
+    let (sink, ctl) = TestSink::pair();
     ctl.sync_delay_ms.store(300, SeqCst);
     let mut w = AofWriter::start(sink, AppendFsync::Always, BatchCrc::default()).unwrap();
     let mut durable = w.durable();
@@ -137,7 +137,7 @@ fn appends_during_a_sync_share_the_next_write_and_sync() {
 
 #[test]
 fn failed_fsync_poisons_and_never_reports_durable() {
-    let (sink, ctl) = TestSink::new();
+    let (sink, ctl) = TestSink::pair();
     ctl.fail_sync.store(true, SeqCst);
     let mut w = AofWriter::start(sink, AppendFsync::Always, BatchCrc::default()).unwrap();
     let mut durable = w.durable();
@@ -168,14 +168,14 @@ fn failed_fsync_poisons_and_never_reports_durable() {
 
 #[test]
 fn everysec_failure_refuses_writes_until_switched() {
-    let (sink, ctl) = TestSink::new();
+    let (sink, ctl) = TestSink::pair();
     ctl.fail_write.store(true, SeqCst);
     let mut w = AofWriter::start(sink, AppendFsync::Everysec, BatchCrc::default()).unwrap();
     w.append(&set(1));
     w.flush();
     wait_until("poison", || !w.writable());
     assert!(!w.must_exit(), "everysec keeps serving reads");
-    let (sink2, ctl2) = TestSink::new();
+    let (sink2, ctl2) = TestSink::pair();
     let rx = w.switch_to(sink2, true);
     rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
     assert!(w.writable());
@@ -191,7 +191,7 @@ fn everysec_failure_refuses_writes_until_switched() {
 
 #[test]
 fn everysec_writes_at_once_and_syncs_within_a_second() {
-    let (sink, ctl) = TestSink::new();
+    let (sink, ctl) = TestSink::pair();
     let mut w = AofWriter::start(sink, AppendFsync::Everysec, BatchCrc::default()).unwrap();
     w.append(&set(1));
     w.flush();
@@ -204,7 +204,7 @@ fn everysec_writes_at_once_and_syncs_within_a_second() {
 
 #[test]
 fn slow_everysec_fsync_counts_delayed_fsync() {
-    let (sink, ctl) = TestSink::new();
+    let (sink, ctl) = TestSink::pair();
     ctl.sync_delay_ms.store(2100, SeqCst);
     let mut w = AofWriter::start(sink, AppendFsync::Everysec, BatchCrc::default()).unwrap();
     w.append(&set(1));
@@ -222,7 +222,7 @@ fn slow_everysec_fsync_counts_delayed_fsync() {
 
 #[test]
 fn appendfsync_no_never_syncs_until_close() {
-    let (sink, ctl) = TestSink::new();
+    let (sink, ctl) = TestSink::pair();
     let mut w = AofWriter::start(sink, AppendFsync::No, BatchCrc::default()).unwrap();
     let mut durable = w.durable();
     w.append(&set(1));
@@ -239,7 +239,7 @@ fn resumed_crc_covers_bytes_already_in_the_file() {
     encode_command(&mut prefix, &set(0));
     let mut resume = BatchCrc::default();
     resume.update(&prefix);
-    let (sink, ctl) = TestSink::new();
+    let (sink, ctl) = TestSink::pair();
     ctl.data.lock().unwrap().extend_from_slice(&prefix);
     let mut w = AofWriter::start(sink, AppendFsync::Always, resume).unwrap();
     w.append(&set(1));
