@@ -83,7 +83,14 @@ fn command(stream: &mut TcpStream, args: &[&[u8]]) -> Vec<u8> {
 
 fn start_redis(dir: &Path) -> Option<(Redis, TcpStream)> {
     let child = Command::new("redis-server")
-        .args(["--port", &PORT.to_string(), "--appendonly", "yes", "--save", ""])
+        .args([
+            "--port",
+            &PORT.to_string(),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ])
         .arg("--dir")
         .arg(dir)
         .stdout(Stdio::null())
@@ -102,7 +109,10 @@ fn start_redis(dir: &Path) -> Option<(Redis, TcpStream)> {
                 return Some((redis, s));
             }
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "redis-server did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "redis-server did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -148,12 +158,18 @@ fn redis_loads_shoal_files_and_shoal_loads_redis_appends() {
     assert_eq!(command(&mut s, &[b"GET", b"crlf"]), b"a\r\nb");
     assert_eq!(command(&mut s, &[b"STRLEN", b"big"]), b":3145728\r\n");
     // Redis appends to the same incr file; shoal must read that back.
-    assert_eq!(command(&mut s, &[b"SET", b"from-redis", b"yes"]), b"+OK\r\n");
+    assert_eq!(
+        command(&mut s, &[b"SET", b"from-redis", b"yes"]),
+        b"+OK\r\n"
+    );
     s.write_all(b"*1\r\n$8\r\nSHUTDOWN\r\n").unwrap();
     let mut redis = redis;
     let start = Instant::now();
     while redis.0.try_wait().unwrap().is_none() {
-        assert!(start.elapsed() < Duration::from_secs(10), "redis-server did not exit");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "redis-server did not exit"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let keys = load_keys(&dir);

@@ -4,6 +4,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use nix::errno::Errno;
@@ -78,6 +79,29 @@ pub struct Aof {
     pub(crate) lock: DirLock,
     pub(crate) manifest: Manifest,
     pub(crate) writer: AofWriter,
+    pub(crate) rewriting: Arc<AtomicBool>,
+    pub(crate) sizes: Sizes,
+}
+
+/// File sizes for INFO (`aof_base_size`, `aof_current_size`) and the auto-rewrite trigger,
+/// kept from counters rather than `stat` calls on every cron tick.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Sizes {
+    base: u64,
+    /// Bytes of the listed files when the counters were last reset.
+    at_mark: u64,
+    /// The writer's `bytes_written` at that moment.
+    written_at_mark: u64,
+}
+
+impl Sizes {
+    pub(crate) fn reset(&mut self, base: u64, incr: u64, written_now: u64) {
+        *self = Sizes {
+            base,
+            at_mark: base + incr,
+            written_at_mark: written_now,
+        };
+    }
 }
 
 impl Aof {
@@ -103,15 +127,36 @@ impl Aof {
                 (sink, BatchCrc::default())
             }
         };
+        remove_temp_files(&dir);
+        let size_of = |info: &AofInfo| fs::metadata(dir.join(&info.name)).map_or(0, |m| m.len());
+        let base = manifest.base.as_ref().map_or(0, size_of);
+        let incr = manifest.incr.iter().map(size_of).sum();
         let writer = AofWriter::start(Box::new(sink), policy, resume)?;
+        let mut sizes = Sizes::default();
+        sizes.reset(base, incr, 0);
         Ok(Aof {
             lock,
             manifest,
             writer,
+            rewriting: Arc::new(AtomicBool::new(false)),
+            sizes,
         })
     }
 
-    /// Queues a command that was applied (see [`AofWriter::append`]).
+    /// Size of the base file (`aof_base_size`).
+    pub fn base_size(&self) -> u64 {
+        self.sizes.base
+    }
+
+    /// Size of the base and incr files, including what the helper has written since
+    /// (`aof_current_size`).
+    pub fn current_size(&self) -> u64 {
+        let written = self.stats().bytes_written.load(Ordering::Relaxed);
+        self.sizes.at_mark + written.saturating_sub(self.sizes.written_at_mark)
+    }
+
+    /// Queues a command that was applied (see [`AofWriter::append`]). `args` must not be
+    /// empty.
     pub fn append<A: AsRef<[u8]>>(&mut self, args: &[A]) {
         self.writer.append(args)
     }
@@ -166,6 +211,25 @@ impl Aof {
     /// Syncs everything appended and stops the helper; the lock is released.
     pub fn close(self) -> Result<(), AofError> {
         self.writer.close()
+    }
+}
+
+/// Removes `temp-*` files left by a rewrite or manifest swap that a crash interrupted; no
+/// manifest names them, so they hold nothing that was acknowledged.
+fn remove_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(super::TEMP_PREFIX)
+        {
+            if let Err(e) = fs::remove_file(entry.path()) {
+                tracing::warn!(path = %entry.path().display(), error = %e, "could not remove temp file");
+            }
+        }
     }
 }
 

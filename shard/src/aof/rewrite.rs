@@ -14,6 +14,8 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -32,7 +34,9 @@ const BASE_BATCH: usize = 1 << 20;
 /// be stuck in a sync on a dead disk).
 const SWITCH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A rewrite in progress, from [`Aof::rewrite_start`].
+/// A rewrite in progress, from [`Aof::rewrite_start`]. Dropping it abandons the rewrite:
+/// its temp file is removed and another rewrite may start.
+#[derive(Debug)]
 pub struct Rewrite {
     dir: PathBuf,
     base: AofInfo,
@@ -40,6 +44,19 @@ pub struct Rewrite {
     /// The incr file opened at the start; it and later ones stay incr.
     incr_seq: i64,
     base_done: bool,
+    /// `bytes_written` of the writer at the start, to size the new incr file afterwards.
+    written_at_start: u64,
+    base_len: u64,
+    in_progress: Arc<AtomicBool>,
+}
+
+impl Drop for Rewrite {
+    fn drop(&mut self) {
+        if self.temp.exists() {
+            remove_temp(&self.temp);
+        }
+        self.in_progress.store(false, Ordering::Release);
+    }
 }
 
 /// Where a serializer emits the commands that rebuild the keyspace.
@@ -88,8 +105,9 @@ impl Rewrite {
         if res.is_err() {
             remove_temp(&self.temp);
         }
-        let n = res?;
+        let (n, len) = res?;
         self.base_done = true;
+        self.base_len = len;
         Ok(n)
     }
 
@@ -103,7 +121,8 @@ impl Rewrite {
     }
 }
 
-fn write_base_file<F>(temp: &Path, serializer: F) -> Result<u64, AofError>
+/// Returns the number of commands and the file's length.
+fn write_base_file<F>(temp: &Path, serializer: F) -> Result<(u64, u64), AofError>
 where
     F: FnOnce(&mut BaseWriter) -> Result<(), AofError>,
 {
@@ -121,7 +140,12 @@ where
     w.file
         .sync_data()
         .map_err(|e| AofError::io("fsync", temp, e))?;
-    Ok(w.commands)
+    let len = w
+        .file
+        .metadata()
+        .map_err(|e| AofError::io("stat", temp, e))?
+        .len();
+    Ok((w.commands, len))
 }
 
 fn remove_temp(temp: &Path) {
@@ -168,6 +192,19 @@ impl Aof {
                 "the writer is poisoned; use reopen_and_rewrite".into(),
             ));
         }
+        if self.rewriting.swap(true, Ordering::AcqRel) {
+            return Err(AofError::Rewrite(
+                "Background append only file rewriting already in progress".into(),
+            ));
+        }
+        let rw = self.start_rewrite_files();
+        if rw.is_err() {
+            self.rewriting.store(false, Ordering::Release);
+        }
+        rw
+    }
+
+    fn start_rewrite_files(&mut self) -> Result<Rewrite, AofError> {
         let dir = self.dir().to_path_buf();
         let (info, sink) = new_incr(&dir, &self.manifest)?;
         let mut next = self.manifest.clone();
@@ -190,6 +227,9 @@ impl Aof {
             },
             incr_seq,
             base_done: false,
+            written_at_start: self.stats().bytes_written.load(Ordering::Relaxed),
+            base_len: 0,
+            in_progress: self.rewriting.clone(),
         })
     }
 
@@ -197,24 +237,33 @@ impl Aof {
     /// the replaced files.
     pub fn rewrite_finish(&mut self, rw: Rewrite) -> Result<(), AofError> {
         if !rw.base_done {
-            remove_temp(&rw.temp);
             return Err(AofError::Rewrite("the base file was not written".into()));
         }
         install_base(&rw.dir, &rw.temp, &rw.base.name)?;
         let mut next = swapped(&self.manifest, rw.base.clone(), rw.incr_seq);
         next.store(&rw.dir)?;
         self.manifest = next.clone();
+        let since = self.stats().bytes_written.load(Ordering::Relaxed) - rw.written_at_start;
+        self.sizes.reset(
+            rw.base_len,
+            since,
+            self.stats().bytes_written.load(Ordering::Relaxed),
+        );
         delete_history(&rw.dir, &mut next)?;
         self.manifest = next;
         tracing::info!(base = %rw.base.name, "AOF rewrite complete");
         Ok(())
     }
 
-    /// Abandons a rewrite; the manifest of its start stays valid.
+    /// Abandons a rewrite; the manifest of its start stays valid. (Dropping it does the same.)
     pub fn rewrite_abort(&mut self, rw: Rewrite) {
-        if rw.temp.exists() {
-            remove_temp(&rw.temp);
-        }
+        drop(rw);
+    }
+
+    /// True between `rewrite_start` and the end of that rewrite (INFO's
+    /// `aof_rewrite_in_progress`).
+    pub fn rewrite_in_progress(&self) -> bool {
+        self.rewriting.load(Ordering::Acquire)
     }
 
     /// Recovers a poisoned writer (or a full disk): writes a new base from the keyspace, which
@@ -222,6 +271,21 @@ impl Aof {
     /// only then lets appends resume. Runs on the calling thread; writes are refused (MISCONF)
     /// meanwhile, so the keyspace it serializes cannot change under it.
     pub fn reopen_and_rewrite<F>(&mut self, serializer: F) -> Result<(), AofError>
+    where
+        F: FnOnce(&mut BaseWriter) -> Result<(), AofError>,
+    {
+        if self.rewriting.swap(true, Ordering::AcqRel) {
+            // Its base predates the lost writes; it must not be installed after this one.
+            return Err(AofError::Rewrite(
+                "a rewrite is in progress; abort it before reopening".into(),
+            ));
+        }
+        let res = self.reopen_files(serializer);
+        self.rewriting.store(false, Ordering::Release);
+        res
+    }
+
+    fn reopen_files<F>(&mut self, serializer: F) -> Result<(), AofError>
     where
         F: FnOnce(&mut BaseWriter) -> Result<(), AofError>,
     {
@@ -233,11 +297,14 @@ impl Aof {
             kind: FileKind::Base,
         };
         let temp = dir.join(format!("{TEMP_PREFIX}{}", base.name));
-        if let Err(e) = write_base_file(&temp, serializer) {
-            remove_temp(&temp);
-            remove_unlisted(&dir.join(&info.name));
-            return Err(e);
-        }
+        let base_len = match write_base_file(&temp, serializer) {
+            Ok((_, len)) => len,
+            Err(e) => {
+                remove_temp(&temp);
+                remove_unlisted(&dir.join(&info.name));
+                return Err(e);
+            }
+        };
         install_base(&dir, &temp, &base.name)?;
         let incr_seq = info.seq;
         let mut with_incr = self.manifest.clone();
@@ -246,6 +313,11 @@ impl Aof {
         next.store(&dir)?;
         self.manifest = next.clone();
         self.switch_and_clear(Box::new(sink))?;
+        self.sizes.reset(
+            base_len,
+            0,
+            self.stats().bytes_written.load(Ordering::Relaxed),
+        );
         delete_history(&dir, &mut next)?;
         self.manifest = next;
         tracing::info!("AOF reopened on a new base and incr file; writes accepted again");

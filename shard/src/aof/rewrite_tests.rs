@@ -145,6 +145,8 @@ fn reopen_and_rewrite_clears_a_poisoned_writer() {
         lock,
         manifest,
         writer,
+        rewriting: Default::default(),
+        sizes: Default::default(),
     };
     set(&mut aof, "lost-on-disk");
     aof.flush();
@@ -173,4 +175,61 @@ fn reopen_and_rewrite_clears_a_poisoned_writer() {
     assert_eq!(m.incr.len(), 1);
     assert!(m.history.is_empty());
     assert_eq!(keys(dir), ["lost-on-disk", "after"]);
+}
+
+#[test]
+fn one_rewrite_at_a_time_and_dropping_abandons() {
+    let t = TestDir::new("rwone");
+    let dir = t.path();
+    let mut aof = open(dir);
+    let mut rw = aof.rewrite_start().unwrap();
+    assert!(aof.rewrite_in_progress());
+    let err = aof.rewrite_start().unwrap_err();
+    assert!(err.to_string().contains("already in progress"), "{err}");
+    assert!(aof.reopen_and_rewrite(|_| Ok(())).is_err());
+    rw.write_base(|w| w.emit(&["SET", "a", "v"])).unwrap();
+    let temp = dir.join(format!("temp-{}", rw.base_name()));
+    assert!(temp.exists());
+    drop(rw);
+    assert!(!temp.exists(), "dropping removes the temp base");
+    assert!(!aof.rewrite_in_progress());
+    let rw = aof.rewrite_start().unwrap();
+    aof.rewrite_abort(rw);
+    assert!(!aof.rewrite_in_progress());
+    aof.close().unwrap();
+}
+
+#[test]
+fn sizes_follow_writes_and_rewrites_and_temp_files_are_cleaned() {
+    let t = TestDir::new("rwsize");
+    let dir = t.path();
+    let mut aof = open(dir);
+    assert_eq!((aof.base_size(), aof.current_size()), (0, 0));
+    set(&mut aof, "a");
+    aof.flush();
+    let mut durable = aof.durable();
+    let need = aof.applied();
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(durable.wait(need))
+        .unwrap();
+    let incr = fs::metadata(dir.join(&aof.manifest().incr[0].name))
+        .unwrap()
+        .len();
+    assert_eq!(aof.current_size(), incr);
+    let mut rw = aof.rewrite_start().unwrap();
+    rw.write_base(|w| w.emit(&["SET", "a", "v"])).unwrap();
+    aof.rewrite_finish(rw).unwrap();
+    let base = fs::metadata(dir.join("appendonly.aof.1.base.aof"))
+        .unwrap()
+        .len();
+    assert_eq!(aof.base_size(), base);
+    assert_eq!(aof.current_size(), base);
+    aof.close().unwrap();
+    fs::write(dir.join("temp-appendonly.aof.9.base.aof"), b"junk").unwrap();
+    let aof = open(dir);
+    assert!(!dir.join("temp-appendonly.aof.9.base.aof").exists());
+    assert_eq!(aof.current_size(), base);
+    aof.close().unwrap();
 }

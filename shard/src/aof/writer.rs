@@ -156,6 +156,10 @@ impl AofWriter {
     /// Queues one command. Never blocks on the disk and never fails: a poisoned writer drops
     /// it (check [`writable`](Self::writable) before executing a write).
     pub fn append<A: AsRef<[u8]>>(&mut self, args: &[A]) {
+        if args.is_empty() {
+            // `*0` is not a command: Redis (and our reader) refuse it in a file.
+            return;
+        }
         let mut g = self.shared.lock();
         if g.poisoned.is_some() {
             self.shared.stats.dropped.fetch_add(1, Relaxed);
