@@ -33,7 +33,14 @@ pub struct DirLock {
 impl DirLock {
     /// Creates `dir` if needed and locks it.
     pub fn acquire(dir: &Path) -> Result<DirLock, AofError> {
-        fs::create_dir_all(dir).map_err(|e| AofError::io("create dir", dir, e))?;
+        if !dir.is_dir() {
+            fs::create_dir_all(dir).map_err(|e| AofError::io("create dir", dir, e))?;
+            // IMPORTANT: fsync folder: the new directory's entry must survive a crash
+            // before files inside it are relied on.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync_dir(parent)?;
+            }
+        }
         let path = dir.join(LOCK_NAME);
         let file = OpenOptions::new()
             .read(true)
