@@ -207,6 +207,11 @@ impl Aof {
         self.writer.policy()
     }
 
+    /// CONFIG SET appendfsync.
+    pub fn set_policy(&self, policy: AppendFsync) {
+        self.writer.set_policy(policy)
+    }
+
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }

@@ -178,6 +178,32 @@ pub struct Report {
     pub commands: u64,
 }
 
+impl std::fmt::Display for Report {
+    /// One line for `shoal aof check`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let file = self.file.display();
+        match &self.problem {
+            None => write!(
+                f,
+                "AOF {file} is valid ({} files, {} commands)",
+                self.files_checked, self.commands
+            ),
+            Some(p) => {
+                let pct = if self.total == 0 {
+                    100.0
+                } else {
+                    self.valid_up_to as f64 * 100.0 / self.total as f64
+                };
+                write!(
+                    f,
+                    "AOF {file}: {p}; valid up to byte {} of {} ({pct:.2}%)",
+                    self.valid_up_to, self.total
+                )
+            }
+        }
+    }
+}
+
 /// Checks `path`: an appendonlydir, its manifest, or one `.aof` file. `progress` gets
 /// `(bytes checked, total bytes)`.
 pub fn check(path: &Path, mut progress: impl FnMut(u64, u64)) -> Result<Report, AofError> {

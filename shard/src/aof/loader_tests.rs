@@ -194,6 +194,11 @@ fn check_and_fix_accept_dir_manifest_or_file() {
     }
     let r = fix(t.path(), |_, _| {}).unwrap();
     assert!(matches!(r.problem, Some(Problem::TornTail { .. })));
+    let line = r.to_string();
+    assert!(
+        line.contains(&format!("valid up to byte {} of {cut}", r.valid_up_to)),
+        "{line}"
+    );
     assert_eq!(fs::metadata(&file).unwrap().len(), r.valid_up_to);
     let r = check(t.path(), |_, _| {}).unwrap();
     assert_eq!(

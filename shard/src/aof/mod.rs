@@ -19,44 +19,60 @@
 //!
 //! # Wiring (for the server)
 //!
-//! Start-up, on the shard's thread, before serving:
+//! Start-up, on the shard's thread, before serving (lock first, so a twin never replays a
+//! directory another process is still writing):
 //! ```text
 //! let dir = data_dir.join(aof::DIR_NAME);
-//! let lock = aof::DirLock::acquire(&dir)?;                  // refuse a twin process
-//! let report = aof::loader::load_dir(&dir, &LoadOptions::default(),
-//!     |argv| execute_without_reply(argv),                   // replay, no AOF append
-//!     |loaded, total| set_loading_perc(loaded, total))?;
-//! let aof = aof::Aof::open(lock, &report, AppendFsync::Always)?;  // resumes the last incr
+//! let lock = aof::DirLock::acquire(&dir)?;          // Err(Locked{pid}) → refuse to start
+//! let report = aof::load_dir(&dir, &LoadOptions { load_truncated, truncate_corrupt: false },
+//!     |argv| replay(argv),                          // execute with no reply and no append
+//!     |loaded, total| loading_progress(loaded, total))?;   // INFO loading_loaded_perc
+//! let mut aof = aof::Aof::open(lock, &report, AppendFsync::Always)?;  // resumes the last incr
 //! ```
-//! Per command, on the event loop (never blocks):
-//! - before a write command: `if !aof.writable() { reply -MISCONF }`;
-//! - after applying it (when `dirty` moved): `aof.append(&argv)` — rewrite non-deterministic
-//!   commands first (relative EXPIRE to PEXPIREAT, …), as Redis propagates them;
-//! - note `let need = aof.applied()` after the command (reads too: under `always` a read
-//!   must not show state that a crash could take back).
+//! `load_dir` errors name the file and byte offset; print them and exit (EX_CONFIG-like).
 //!
-//! After each batch of commands (end of a read event, before replies are flushed):
-//! `aof.flush()` wakes the helper if it is idle; while it is syncing, appends accumulate and
-//! go out together in the next single `write` + `fdatasync`.
+//! Per command, on the event loop (never blocks on the disk):
+//! - before a write command: `if !aof.writable()` reply `-MISCONF …` (reads still served);
+//! - after applying it, when it changed the dataset (`dirty` moved): `aof.append(&argv)`,
+//!   with non-deterministic commands rewritten first as Redis propagates them (relative
+//!   EXPIRE → PEXPIREAT, SPOP → SREM, …), and lazy-expiry deletions as `DEL`;
+//! - remember `let need = aof.applied()` for that command's reply, for reads too: under
+//!   `always` a read must not show state that a crash could take back.
 //!
-//! Replies under `always`: `aof.durable().wait(need).await` (a clone of the watch, held per
-//! connection) resolves once `fdatasync` has covered `need`, or with an error once the writer is
-//! poisoned: send `-ERR` (never `+OK`) and exit the process with [`EXIT_AOF_FAILED`]; the
-//! supervisor restarts the shard and it replays. `aof.must_exit()` says the same to the cron.
+//! After each batch of commands (end of a read event, before replies are written):
+//! `aof.flush()`. It wakes the helper if it is idle; while it is syncing, appends accumulate
+//! and go out together in the next single `write` + `fdatasync` (group commit).
 //!
-//! Under `everysec`/`no`, replies do not wait. A poisoned writer makes `writable()` false
-//! (reply `-MISCONF`); the cron retries `aof.reopen_and_rewrite(serializer)` (new base from the
-//! keyspace, new incr, manifest swap) until it succeeds, which clears the poison.
+//! Replies under `always`: hold a `DurableWait` per connection (`aof.durable()`, cloneable)
+//! and `wait(need).await` before writing the replies of the batch. `Err` means the writer is
+//! poisoned: reply `-ERR` (never `+OK`) to every waiting command and exit the process with
+//! [`EXIT_AOF_FAILED`]; the supervisor restarts the shard and it replays. The cron can also
+//! poll `aof.must_exit()`. Offsets are bytes of commands appended by this process, not file
+//! offsets.
 //!
-//! Rewrite (`BGREWRITEAOF`, auto-rewrite): `let rw = aof.rewrite_start()?` switches appends to a
-//! new incr file; the base is written from a point-in-time view of the keyspace taken at that
-//! moment with `rw.write_base(serializer)` (may run off the loop); `aof.rewrite_finish(rw)`
-//! swaps the manifest and deletes the replaced files.
+//! Under `everysec`/`no`, replies do not wait. A poisoned writer (failed write or sync,
+//! ENOSPC) makes `writable()` false; the cron retries `aof.reopen_and_rewrite(|w| emit the
+//! keyspace with w.emit(&argv))` until it succeeds, which writes a new base and a new incr
+//! file, swaps the manifest and clears the poison. It runs on the loop thread, which is what
+//! makes its view of the keyspace point-in-time.
 //!
-//! INFO/metrics: [`Aof::stats`] (fsyncs, write syscalls, bytes, fsync latency histogram,
-//! `aof_delayed_fsync`, last write status).
+//! Rewrite (`BGREWRITEAOF`, `auto-aof-rewrite-percentage`/`-min-size` against
+//! [`Aof::base_size`]/[`Aof::current_size`]): `let rw = aof.rewrite_start()?` switches
+//! appends to a new incr file, so the base must be a point-in-time view of the keyspace taken
+//! right then; `rw.write_base(serializer)` writes it (may run off the loop: `Rewrite` is
+//! `Send`); `aof.rewrite_finish(rw)` swaps the manifest and deletes the replaced files.
+//! Dropping `rw` (or `rewrite_abort`) abandons it; the manifest stays loadable. One rewrite at
+//! a time (`rewrite_in_progress()`).
 //!
-//! Shutdown: `aof.close()` syncs what was appended and joins the helper.
+//! `CONFIG SET appendfsync`: `aof.set_policy(..)`. INFO and `/metrics`: [`Aof::stats`]
+//! (fsyncs, write syscalls, bytes, batches, fsync latency histogram, `aof_delayed_fsync`,
+//! `aof_last_write_status`), `pending_bytes()` (`aof_buffer_length`), `state()`.
+//!
+//! Shutdown: `aof.close()` writes and syncs everything appended, then joins the helper.
+//!
+//! `shoal aof check|fix PATH` (PATH: the appendonlydir, its manifest, or one `.aof` file):
+//! [`check`] / [`fix`] with a `(done, total)` progress callback; [`Report`] displays as one
+//! line.
 
 pub mod dir;
 pub mod error;
@@ -99,17 +115,18 @@ pub const EXIT_AOF_FAILED: i32 = 75;
 
 /// `appendfsync`: what a reply promises about the commands before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum AppendFsync {
     /// A reply (to a read or a write) is sent only after every write applied before it has
     /// been `fdatasync`ed. No client ever sees state that a crash could take back. A failed
     /// write or sync ends the process.
-    Always,
+    Always = 0,
     /// Written as soon as the helper is free, synced at most once a second: a crash loses
     /// about the last 2 s. A failure refuses writes until a rewrite succeeds.
-    Everysec,
+    Everysec = 1,
     /// Written as soon as the helper is free, never synced by shoal: the OS decides when
     /// data reaches the disk. A failure refuses writes until a rewrite succeeds.
-    No,
+    No = 2,
 }
 
 impl AppendFsync {

@@ -17,7 +17,7 @@
 //! one command or to swap the buffer out.
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -106,10 +106,19 @@ struct Shared {
     wake: Condvar,
     stats: Arc<AofStats>,
     durable: watch::Sender<Durable>,
-    policy: AppendFsync,
+    /// `appendfsync`, changeable at run time (CONFIG SET).
+    policy: AtomicU8,
 }
 
 impl Shared {
+    fn policy(&self) -> AppendFsync {
+        match self.policy.load(Relaxed) {
+            0 => AppendFsync::Always,
+            1 => AppendFsync::Everysec,
+            _ => AppendFsync::No,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic on the helper thread while holding the lock leaves data we can still
         // read; refusing it would only turn one failure into two.
@@ -138,7 +147,7 @@ impl AofWriter {
             wake: Condvar::new(),
             stats: Arc::new(AofStats::default()),
             durable: tx,
-            policy,
+            policy: AtomicU8::new(policy as u8),
         });
         let path = sink.path().to_path_buf();
         let helper_shared = shared.clone();
@@ -210,11 +219,19 @@ impl AofWriter {
 
     /// True when the process must exit with [`super::EXIT_AOF_FAILED`].
     pub fn must_exit(&self) -> bool {
-        self.shared.policy == AppendFsync::Always && !self.writable()
+        self.shared.policy() == AppendFsync::Always && !self.writable()
     }
 
     pub fn policy(&self) -> AppendFsync {
-        self.shared.policy
+        self.shared.policy()
+    }
+
+    /// CONFIG SET appendfsync. Switching to `always` makes the helper sync what was written
+    /// under the old policy at its next batch, so waiters never see an unsynced offset.
+    pub fn set_policy(&self, policy: AppendFsync) {
+        self.shared.policy.store(policy as u8, Relaxed);
+        let _guard = self.shared.lock();
+        self.shared.wake.notify_one();
     }
 
     pub fn stats(&self) -> &Arc<AofStats> {
@@ -318,13 +335,16 @@ impl Helper {
                 let mut g = self.shared.lock();
                 g.busy = false;
                 loop {
-                    let sync_due = self.shared.policy == AppendFsync::Everysec
-                        && self.dirty
-                        && self.last_sync.elapsed() >= EVERYSEC;
+                    let sync_due = self.dirty
+                        && match self.shared.policy() {
+                            AppendFsync::Always => true,
+                            AppendFsync::Everysec => self.last_sync.elapsed() >= EVERYSEC,
+                            AppendFsync::No => false,
+                        };
                     if !g.segs.is_empty() || g.shutdown || sync_due {
                         break;
                     }
-                    let timeout = if self.dirty && self.shared.policy == AppendFsync::Everysec {
+                    let timeout = if self.dirty && self.shared.policy() == AppendFsync::Everysec {
                         EVERYSEC.saturating_sub(self.last_sync.elapsed())
                     } else {
                         IDLE_POLL
@@ -353,7 +373,7 @@ impl Helper {
                 }
             }
             debug_assert_eq!(end_of_data, end);
-            let due = match self.shared.policy {
+            let due = match self.shared.policy() {
                 AppendFsync::Always => true,
                 AppendFsync::Everysec => shutdown || self.last_sync.elapsed() >= EVERYSEC,
                 AppendFsync::No => shutdown,
@@ -393,7 +413,7 @@ impl Helper {
         }
         self.shared.stats.batches.fetch_add(1, Relaxed);
         self.dirty = true;
-        if self.shared.policy == AppendFsync::No {
+        if self.shared.policy() == AppendFsync::No {
             self.synced = end;
             self.shared.durable.send_modify(|d| d.offset = end);
         }

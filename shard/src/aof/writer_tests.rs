@@ -248,3 +248,19 @@ fn resumed_crc_covers_bytes_already_in_the_file() {
     assert_eq!(problem, None);
     assert_eq!(cmds.len(), 2);
 }
+
+#[test]
+fn switching_to_always_syncs_earlier_writes() {
+    let (sink, ctl) = TestSink::pair();
+    let mut w = AofWriter::start(sink, AppendFsync::No, BatchCrc::default()).unwrap();
+    w.append(&set(1));
+    w.flush();
+    wait_until("write", || ctl.writes.load(SeqCst) == 1);
+    assert_eq!(ctl.syncs.load(SeqCst), 0);
+    w.set_policy(AppendFsync::Always);
+    assert_eq!(w.policy(), AppendFsync::Always);
+    wait_until("sync after switching policy", || {
+        ctl.syncs.load(SeqCst) == 1
+    });
+    w.close().unwrap();
+}
