@@ -154,6 +154,11 @@ pub fn scan_file<E>(
                     }
                 }
             }
+            Item::Bad(_) if buf[0] == 0 && zeros_to_eof(&mut file, &buf, path)? => {
+                // Some filesystems extend a file before its data blocks reach the disk, so
+                // a crash mid-write leaves zeros: that is a torn tail too.
+                break Some(Problem::TornTail { offset: st.off });
+            }
             Item::Bad(reason) => break Some(st.garbage(reason)),
         }
     };
@@ -165,7 +170,7 @@ pub fn scan_file<E>(
         st.seen_crc = true;
     }
     // Read the rest only to learn the size: a problem stops the parse, not the report.
-    let total = if problem.is_some() && !eof {
+    let total = if problem.is_some() {
         file.metadata()
             .map_err(|e| AofError::io("stat", path, e))?
             .len()
@@ -261,6 +266,24 @@ fn read_more(file: &mut File, buf: &mut BytesMut, need: usize) -> std::io::Resul
                 buf.truncate(start);
                 return Err(e);
             }
+        }
+    }
+}
+
+/// True if `buf` and the rest of the file are all zero bytes. Reads without keeping what it
+/// reads, so a long run of zeros costs no memory.
+fn zeros_to_eof(file: &mut File, buf: &[u8], path: &Path) -> Result<bool, AofError> {
+    if buf.iter().any(|&b| b != 0) {
+        return Ok(false);
+    }
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => return Ok(true),
+            Ok(n) if chunk[..n].iter().any(|&b| b != 0) => return Ok(false),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(AofError::io("read", path, e)),
         }
     }
 }

@@ -251,3 +251,60 @@ fn corrupt_length_running_past_later_batches_is_not_a_torn_tail() {
         scan.problem
     );
 }
+
+#[test]
+fn zero_filled_tail_is_a_torn_tail_but_zeros_before_data_are_not() {
+    let dir = TestDir::new("zeros");
+    let g = generate(2, 2, true);
+    let mut bytes = g.bytes.clone();
+    bytes.extend_from_slice(&vec![0u8; 3 * CHUNK + 5]);
+    let (scan, got) = scan_bytes(&dir, &bytes);
+    assert_eq!(
+        scan.problem,
+        Some(Problem::TornTail {
+            offset: g.bytes.len() as u64
+        })
+    );
+    assert_eq!(scan.valid_up_to, g.bytes.len() as u64);
+    assert_eq!(scan.total, bytes.len() as u64);
+    assert_eq!(got.len(), 4);
+    bytes.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+    let (scan, _) = scan_bytes(&dir, &bytes);
+    assert!(matches!(scan.problem, Some(Problem::Garbage { .. })));
+}
+
+#[test]
+fn random_commands_and_batches_round_trip() {
+    use rand::{Rng, SeedableRng};
+    let dir = TestDir::new("prop");
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+    for _ in 0..50 {
+        let mut buf = BytesMut::new();
+        let mut cmds = Vec::new();
+        let mut batch_start = 0;
+        for _ in 0..rng.gen_range(1..40) {
+            let argc = rng.gen_range(1..6);
+            let cmd: Vec<Vec<u8>> = (0..argc)
+                .map(|_| {
+                    let len = if rng.gen_ratio(1, 20) {
+                        rng.gen_range(0..200_000)
+                    } else {
+                        rng.gen_range(0..20)
+                    };
+                    (0..len).map(|_| rng.gen::<u8>()).collect()
+                })
+                .collect();
+            encode_command(&mut buf, &cmd);
+            cmds.push(cmd);
+            if rng.gen_ratio(1, 4) {
+                let crc = crc32c::crc32c(&buf[batch_start..]);
+                encode_annotation(&mut buf, crc);
+                batch_start = buf.len();
+            }
+        }
+        let (scan, got) = scan_bytes(&dir, &buf);
+        assert_eq!(scan.problem, None);
+        assert_eq!(as_vecs(&got), cmds);
+        assert_eq!(scan.tail.crc, crc32c::crc32c(&buf[batch_start..]));
+    }
+}
