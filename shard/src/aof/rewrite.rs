@@ -243,7 +243,11 @@ impl Aof {
         let mut next = swapped(&self.manifest, rw.base.clone(), rw.incr_seq);
         next.store(&rw.dir)?;
         self.manifest = next.clone();
-        let since = self.stats().bytes_written.load(Ordering::Relaxed) - rw.written_at_start;
+        let since = self
+            .stats()
+            .bytes_written
+            .load(Ordering::Relaxed)
+            .saturating_sub(rw.written_at_start);
         self.sizes.reset(
             rw.base_len,
             since,

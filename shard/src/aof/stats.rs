@@ -29,6 +29,8 @@ pub struct AofStats {
     pub last_write_ok: AtomicBool,
     /// Commands refused or dropped because the writer was poisoned.
     pub dropped: AtomicU64,
+    /// Times the helper thread woke up (idle polls included): shows it never spins.
+    pub helper_wakeups: AtomicU64,
 }
 
 impl Default for AofStats {
@@ -43,6 +45,7 @@ impl Default for AofStats {
             fsync_hist: std::array::from_fn(|_| AtomicU64::new(0)),
             last_write_ok: AtomicBool::new(true),
             dropped: AtomicU64::new(0),
+            helper_wakeups: AtomicU64::new(0),
         }
     }
 }

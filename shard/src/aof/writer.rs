@@ -341,6 +341,7 @@ impl Helper {
                             AppendFsync::Everysec => self.last_sync.elapsed() >= EVERYSEC,
                             AppendFsync::No => false,
                         };
+                    self.shared.stats.helper_wakeups.fetch_add(1, Relaxed);
                     if !g.segs.is_empty() || g.shutdown || sync_due {
                         break;
                     }
@@ -394,6 +395,9 @@ impl Helper {
     fn poison(&mut self, op: &str, err: std::io::Error) {
         let msg = format!("{op} {}: {err}", self.sink.path().display());
         tracing::error!(error = %msg, "AOF writer poisoned; it will not retry on this file");
+        // Nothing more is written or synced to this file; a pending "dirty" would make the
+        // loop spin on a sync it must not retry.
+        self.dirty = false;
         self.shared.stats.last_write_ok.store(false, Relaxed);
         self.shared.lock().poisoned = Some(msg.clone());
         self.shared
@@ -450,6 +454,7 @@ impl Helper {
 
     fn sync(&mut self) {
         if self.poisoned() {
+            self.dirty = false;
             return;
         }
         let start = Instant::now();
@@ -497,6 +502,7 @@ impl Helper {
                 d.offset = d.offset.max(end);
             });
         }
+        // The requester may have given up waiting; the switch stands either way.
         let _ = done.send(Ok(()));
     }
 }

@@ -163,6 +163,11 @@ fn failed_fsync_poisons_and_never_reports_durable() {
     assert_eq!(w.stats().dropped.load(SeqCst), 1);
     assert_eq!(durable.current().offset, 0);
     assert!(block_on(durable.wait(need)).is_err());
+    // Poisoned and idle: the helper only wakes for its idle poll, it does not spin.
+    let before = w.stats().helper_wakeups.load(SeqCst);
+    std::thread::sleep(Duration::from_millis(300));
+    let wakeups = w.stats().helper_wakeups.load(SeqCst) - before;
+    assert!(wakeups <= 5, "{wakeups} wakeups in 300 ms");
     assert!(w.close().is_err());
 }
 
