@@ -135,6 +135,8 @@ impl Aof {
             }
         };
         remove_temp_files(&dir);
+        // History left by a rewrite that finished its swap but not its cleanup.
+        delete_history(&dir, &mut manifest)?;
         let size_of = |info: &AofInfo| fs::metadata(dir.join(&info.name)).map_or(0, |m| m.len());
         let base = manifest.base.as_ref().map_or(0, size_of);
         let incr = manifest.incr.iter().map(size_of).sum();
@@ -316,7 +318,21 @@ mod tests {
         let t = TestDir::new("open");
         let dir = t.path().join("appendonlydir");
         let lock = DirLock::acquire(&dir).unwrap();
-        let mut aof = Aof::open(lock, &LoadReport::default(), AppendFsync::Always).unwrap();
+        fs::write(dir.join("old.aof"), b"").unwrap();
+        let report = LoadReport {
+            manifest: Manifest {
+                history: vec![AofInfo {
+                    name: "old.aof".into(),
+                    seq: 1,
+                    kind: FileKind::History,
+                }],
+                ..Manifest::default()
+            },
+            ..LoadReport::default()
+        };
+        let mut aof = Aof::open(lock, &report, AppendFsync::Always).unwrap();
+        assert!(!dir.join("old.aof").exists(), "history is deleted at open");
+        assert!(aof.manifest().history.is_empty());
         aof.append(&["SET", "k", "v"]);
         aof.close().unwrap();
         let m = Manifest::load(&dir).unwrap().unwrap();
