@@ -150,6 +150,15 @@ fn redis_loads_shoal_files_and_shoal_loads_redis_appends() {
     let text = std::fs::read(dir.join("appendonly.aof.2.incr.aof")).unwrap();
     assert!(text.windows(5).filter(|w| w == b"#CRC:").count() >= 2);
 
+    // Redis's own checker accepts the files, annotations and all.
+    if let Ok(out) = Command::new("redis-check-aof")
+        .arg(dir.join(aof::MANIFEST_NAME))
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("is valid"), "{text}");
+    }
     let Some((redis, mut s)) = start_redis(&scratch.0) else {
         return;
     };

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
+use super::durable::{DurableWait, WriterState};
 use super::error::AofError;
 use super::loader::LoadReport;
 use super::manifest::{incr_name, AofInfo, FileKind, Manifest};
 use super::record::BatchCrc;
 use super::sink::FileSink;
 use super::stats::AofStats;
-use super::writer::{AofWriter, DurableWait, WriterState};
+use super::writer::AofWriter;
 use super::{sync_dir, AppendFsync};
 
 /// Name of the lock file inside the appendonlydir (Redis ignores files it does not list).

@@ -10,6 +10,7 @@
 //!   `check`/`fix` for `shoal aof check|fix PATH`.
 //! - [`writer`]: group commit: the event loop appends, the helper thread writes and syncs,
 //!   a `watch` publishes the durable offset; poisoning.
+//! - [`durable`]: the durable-offset watch a reply waits on, and the writer's health.
 //! - [`sink`]: the file the helper writes to, behind a trait so tests can inject slow or
 //!   failing syncs.
 //! - [`stats`]: counters for INFO and `/metrics`.
@@ -75,6 +76,7 @@
 //! line.
 
 pub mod dir;
+pub mod durable;
 pub mod error;
 pub mod loader;
 pub mod manifest;
@@ -92,12 +94,13 @@ use std::fs::File;
 use std::path::Path;
 
 pub use dir::{Aof, DirLock};
+pub use durable::{Durable, DurableWait, WriterState};
 pub use error::{AofError, LoadError, Problem};
 pub use loader::{check, fix, load_dir, LoadOptions, LoadReport, Report};
 pub use manifest::{AofInfo, FileKind, Manifest};
 pub use rewrite::Rewrite;
 pub use stats::AofStats;
-pub use writer::{AofWriter, Durable, DurableWait, WriterState};
+pub use writer::AofWriter;
 
 /// Folder of the AOF inside a shard's data directory.
 pub const DIR_NAME: &str = "appendonlydir";

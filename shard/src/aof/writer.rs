@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use tokio::sync::watch;
 
+use super::durable::{Durable, DurableWait, WriterState};
 use super::error::AofError;
 use super::record::{encode_annotation, encode_command, BatchCrc};
 use super::sink::AofSink;
@@ -36,49 +37,6 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 /// Redis's threshold for counting `aof_delayed_fsync`.
 const DELAYED_FSYNC: Duration = Duration::from_secs(2);
 const EVERYSEC: Duration = Duration::from_secs(1);
-
-/// What the durable-offset watch carries.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Durable {
-    /// Offset (bytes of commands appended since this writer started) covered by the last
-    /// `fdatasync` (under `no`: by the last write).
-    pub offset: u64,
-    /// Set once the writer is poisoned.
-    pub failed: Option<String>,
-}
-
-/// A connection's handle for waiting until its commands are durable.
-#[derive(Clone)]
-pub struct DurableWait(watch::Receiver<Durable>);
-
-impl DurableWait {
-    /// Resolves once `offset` is durable; an error if the writer failed first. An error
-    /// means the reply must not claim success.
-    pub async fn wait(&mut self, offset: u64) -> Result<(), AofError> {
-        let res = self
-            .0
-            .wait_for(|d| d.offset >= offset || d.failed.is_some())
-            .await;
-        match res {
-            Ok(d) if d.offset >= offset => Ok(()),
-            Ok(d) => Err(AofError::Poisoned(d.failed.clone().unwrap_or_default())),
-            Err(_) => Err(AofError::Poisoned("AOF writer closed".into())),
-        }
-    }
-
-    /// The current value, without waiting.
-    pub fn current(&self) -> Durable {
-        self.0.borrow().clone()
-    }
-}
-
-/// Health of the writer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriterState {
-    Ok,
-    /// A write or sync failed; the message names the file and the error.
-    Poisoned(String),
-}
 
 enum Seg {
     Data(BytesMut),
