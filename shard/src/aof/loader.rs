@@ -81,11 +81,20 @@ pub fn load_dir<E>(
         ..LoadReport::default()
     };
     let mut done = 0u64;
+    let mut logged_tenth = 0u64;
     let n = files.len();
     for (i, (path, _)) in files.iter().enumerate() {
         let last = i + 1 == n;
+        let started = std::time::Instant::now();
         let scan = scan_file(path, &mut |argv, _| on_cmd(argv), &mut |read| {
-            progress(done + read, total)
+            let loaded = done + read;
+            progress(loaded, total);
+            // A long load shows in the logs too, every 10%.
+            let tenth = (loaded * 10).checked_div(total).unwrap_or(10);
+            if tenth > logged_tenth && tenth < 10 {
+                logged_tenth = tenth;
+                tracing::info!(loaded, total, "loading AOF: {}%", tenth * 10);
+            }
         })?;
         report.commands += scan.commands;
         done += scan.total;
@@ -130,7 +139,12 @@ pub fn load_dir<E>(
                     crc: scan.tail,
                 });
         }
-        tracing::info!(file = %path.display(), commands = scan.commands, "AOF file loaded");
+        tracing::info!(
+            file = %path.display(),
+            commands = scan.commands,
+            seconds = started.elapsed().as_secs_f64(),
+            "AOF file loaded"
+        );
     }
     report.manifest = manifest;
     Ok(report)
