@@ -1,6 +1,7 @@
 //! One shoal shard: a single-threaded, Redis-compatible server that owns one keyspace.
 //!
 //! # Layout
+//! - [`aof`]: the append-only file: manifest, records, loading, group-commit writer, rewrite.
 //! - [`server`]: the event loop, listeners and cron; [`run`] is the entry point.
 //! - [`conn`]: one client connection (read, parse, execute a batch, write).
 //! - [`client`]: per-connection state and the client registry.
@@ -14,6 +15,7 @@
 // Tests may unwrap: a panic there is a failed assertion, not a crashed server.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod aof;
 pub mod client;
 pub mod cmd;
 pub mod config;
