@@ -89,7 +89,12 @@ pub struct Broker<S> {
 
 impl<S> Default for Broker<S> {
     fn default() -> Self {
-        Broker { channels: HashMap::new(), patterns: HashMap::new(), shard: HashMap::new(), subs: HashMap::new() }
+        Broker {
+            channels: HashMap::new(),
+            patterns: HashMap::new(),
+            shard: HashMap::new(),
+            subs: HashMap::new(),
+        }
     }
 }
 
@@ -104,7 +109,13 @@ impl<S: Sink> Broker<S> {
 
     /// Subscribes `id` to `name`, registering the subscriber with `sink` if it is new.
     /// Returns the subscription count to report.
-    pub fn subscribe(&mut self, id: u64, sink: impl FnOnce() -> S, kind: Kind, name: &Bytes) -> usize {
+    pub fn subscribe(
+        &mut self,
+        id: u64,
+        sink: impl FnOnce() -> S,
+        kind: Kind,
+        name: &Bytes,
+    ) -> usize {
         let sub = self.subs.entry(id).or_insert_with(|| Subscriber {
             sink: sink(),
             channels: IndexSet::new(),
@@ -193,7 +204,9 @@ impl<S: Sink> Broker<S> {
         if let Some(ids) = self.channels.get(channel) {
             for id in ids {
                 if let Some(sub) = self.subs.get(id) {
-                    let frame = frames.get(sub.sink.protocol(), || vec![&b"message"[..], channel, message]);
+                    let frame = frames.get(sub.sink.protocol(), || {
+                        vec![&b"message"[..], channel, message]
+                    });
                     sub.sink.deliver(frame);
                     receivers += 1;
                 }
@@ -206,7 +219,9 @@ impl<S: Sink> Broker<S> {
             let mut pframes = Frames::default();
             for id in ids {
                 if let Some(sub) = self.subs.get(id) {
-                    let frame = pframes.get(sub.sink.protocol(), || vec![&b"pmessage"[..], pattern, channel, message]);
+                    let frame = pframes.get(sub.sink.protocol(), || {
+                        vec![&b"pmessage"[..], pattern, channel, message]
+                    });
                     sub.sink.deliver(frame);
                     receivers += 1;
                 }
@@ -222,7 +237,9 @@ impl<S: Sink> Broker<S> {
         if let Some(ids) = self.shard.get(channel) {
             for id in ids {
                 if let Some(sub) = self.subs.get(id) {
-                    let frame = frames.get(sub.sink.protocol(), || vec![&b"smessage"[..], channel, message]);
+                    let frame = frames.get(sub.sink.protocol(), || {
+                        vec![&b"smessage"[..], channel, message]
+                    });
                     sub.sink.deliver(frame);
                     receivers += 1;
                 }
@@ -237,7 +254,11 @@ impl<S: Sink> Broker<S> {
             Kind::Shard => &self.shard,
             _ => &self.channels,
         };
-        index.keys().filter(|c| pattern.is_none_or(|p| glob::matches(p, c, false))).cloned().collect()
+        index
+            .keys()
+            .filter(|c| pattern.is_none_or(|p| glob::matches(p, c, false)))
+            .cloned()
+            .collect()
     }
 
     /// PUBSUB NUMSUB / SHARDNUMSUB for one channel.
@@ -268,7 +289,11 @@ struct Frames {
 }
 
 impl Frames {
-    fn get<'a, 'b>(&'a mut self, proto: Protocol, parts: impl FnOnce() -> Vec<&'b [u8]>) -> &'a Bytes {
+    fn get<'a, 'b>(
+        &'a mut self,
+        proto: Protocol,
+        parts: impl FnOnce() -> Vec<&'b [u8]>,
+    ) -> &'a Bytes {
         let slot = match proto {
             Protocol::Resp2 => &mut self.resp2,
             Protocol::Resp3 => &mut self.resp3,
@@ -279,7 +304,10 @@ impl Frames {
 
 /// Encodes a push frame (`*n` in RESP2, `>n` in RESP3) of bulk strings.
 pub fn encode_push(proto: Protocol, parts: &[&[u8]]) -> Bytes {
-    let mut r = Reply { buf: BytesMut::new(), proto };
+    let mut r = Reply {
+        buf: BytesMut::new(),
+        proto,
+    };
     r.push(parts.len());
     for p in parts {
         r.bulk(p);
@@ -315,12 +343,27 @@ mod tests {
         let mut broker = Broker::default();
         let s1 = TestSink::default();
         let s2 = TestSink(Default::default(), Protocol::Resp3);
-        assert_eq!(broker.subscribe(1, || s1.clone(), Kind::Channel, &b("news")), 1);
-        assert_eq!(broker.subscribe(1, || s1.clone(), Kind::Channel, &b("news")), 1);
-        assert_eq!(broker.subscribe(2, || s2.clone(), Kind::Pattern, &b("n*")), 1);
+        assert_eq!(
+            broker.subscribe(1, || s1.clone(), Kind::Channel, &b("news")),
+            1
+        );
+        assert_eq!(
+            broker.subscribe(1, || s1.clone(), Kind::Channel, &b("news")),
+            1
+        );
+        assert_eq!(
+            broker.subscribe(2, || s2.clone(), Kind::Pattern, &b("n*")),
+            1
+        );
         assert_eq!(broker.publish(&b("news"), &b("hi")), 2);
-        assert_eq!(&s1.0.borrow()[0][..], b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
-        assert_eq!(&s2.0.borrow()[0][..], b">4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
+        assert_eq!(
+            &s1.0.borrow()[0][..],
+            b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+        );
+        assert_eq!(
+            &s2.0.borrow()[0][..],
+            b">4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+        );
         assert_eq!(broker.numsub(Kind::Channel, b"news"), 1);
         assert_eq!(broker.numpat(), 1);
         broker.remove_client(1);
