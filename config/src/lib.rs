@@ -10,7 +10,7 @@
 //! - [`validate`]: raw → [`Config`], with the defaults.
 //! - [`overrides`]: flag and environment overrides, applied to the raw file.
 //! - [`units`]: byte sizes (`"1gb"`) and durations (`"10s"`).
-//! - [`error`]: [`ConfigError`].
+//! - [`error`]: the error type, [`ConfigError`].
 //! - [`template`]: the commented default file printed by `shoal config default`.
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]

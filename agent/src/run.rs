@@ -1,0 +1,105 @@
+//! Starting the agent: plan the shards, open the admin port, then hand over to the
+//! supervisor until a stop signal.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_config::Config;
+
+use crate::metrics::Metrics;
+use crate::signals::Signals;
+use crate::state::Shared;
+use crate::supervisor::backoff::Backoff;
+use crate::supervisor::plan::{self, PlanError, Resources};
+use crate::supervisor::{self, reaper};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("admin port {addr}: {source}")]
+    AdminBind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// The default restart delays: the second consecutive failure waits 100 ms, doubling up
+/// to 30 s, so a shard that cannot start costs a few processes a minute, not a fork storm.
+fn default_backoff() -> Backoff {
+    Backoff::try_new(Duration::from_millis(100), Duration::from_secs(30), 0.2)
+        .expect("constant parameters are valid: 0 < min <= max, jitter in range")
+}
+
+/// The running binary, for re-executing as `shoal shard`. `/proc/self/exe` still works when
+/// the file has been replaced on disk (an upgrade in place), so the shards always match
+/// the agent's version.
+fn own_exe() -> PathBuf {
+    let proc_exe = PathBuf::from("/proc/self/exe");
+    if proc_exe.exists() {
+        return proc_exe;
+    }
+    std::env::current_exe().unwrap_or(proc_exe)
+}
+
+pub fn run(config: Config) -> Result<(), RunError> {
+    let resources = Resources::detect()?;
+    let plan = plan::plan(&config, &resources)?;
+    plan::prepare_dirs(&plan)?;
+    tracing::info!(
+        shards = plan.shards.len(),
+        databases = config.databases.len(),
+        cpus = ?plan.allowed_cpus,
+        cpu_quota = resources.cpu_quota,
+        memory_limit = resources.memory_limit,
+        data_dir = %config.data_dir.display(),
+        "starting agent"
+    );
+    for db in &config.databases {
+        if db.appendonly {
+            // The shard has no AOF flags yet; the policy is kept until it does.
+            tracing::debug!(database = %db.name, appendfsync = db.appendfsync.as_str(), "AOF settings are not passed to shards yet");
+        }
+    }
+    reaper::become_subreaper();
+
+    // One thread: PR_SET_PDEATHSIG follows the thread that forked, and the supervisor's
+    // work (a few syscalls per event) needs no more.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(RunError::Runtime)?;
+    rt.block_on(async {
+        // Handlers first: a shard that dies at once must still produce a SIGCHLD we see.
+        let signals = Signals::install().map_err(RunError::Signals)?;
+        let admin_addr = format!("{}:{}", config.admin_bind, config.admin_port);
+        let listener = tokio::net::TcpListener::bind(&admin_addr)
+            .await
+            .map_err(|source| RunError::AdminBind {
+                addr: admin_addr.clone(),
+                source,
+            })?;
+        tracing::info!(addr = %admin_addr, "admin endpoints listening");
+        let shared = Arc::new(Shared::new(Metrics::new()?));
+        shared.beat();
+        let admin = tokio::spawn(crate::admin::serve(listener, shared.clone()));
+        let opts = supervisor::Options {
+            exe: own_exe(),
+            arg0: std::env::args_os().next().unwrap_or_else(|| "shoal".into()),
+            log_level: config.log_level.clone(),
+            log_format: config.log_format,
+            shutdown_timeout: config.shutdown_timeout,
+            backoff: default_backoff(),
+        };
+        supervisor::run(plan, shared, opts, signals).await;
+        admin.abort();
+        Ok(())
+    })
+}
