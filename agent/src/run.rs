@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use shoal_config::Config;
 
@@ -29,13 +28,6 @@ pub enum RunError {
     Signals(std::io::Error),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
-}
-
-/// The default restart delays: the second consecutive failure waits 100 ms, doubling up
-/// to 30 s, so a shard that cannot start costs a few processes a minute, not a fork storm.
-fn default_backoff() -> Backoff {
-    Backoff::try_new(Duration::from_millis(100), Duration::from_secs(30), 0.2)
-        .expect("constant parameters are valid: 0 < min <= max, jitter in range")
 }
 
 /// The running binary, for re-executing as `shoal shard`. `/proc/self/exe` still works when
@@ -96,7 +88,15 @@ pub fn run(config: Config) -> Result<(), RunError> {
             log_level: config.log_level.clone(),
             log_format: config.log_format,
             shutdown_timeout: config.shutdown_timeout,
-            backoff: default_backoff(),
+            // The config crate checked 0 < min <= max; the jitter is a constant in range.
+            backoff: Backoff::try_new(config.restart_delay_min, config.restart_delay_max, 0.2)
+                .map_err(|e| {
+                    PlanError::Config(shoal_config::ConfigError::Invalid {
+                        key: "restart_delay_min".into(),
+                        message: e.to_string(),
+                    })
+                })?,
+            healthy_after: config.restart_reset_after,
         };
         supervisor::run(plan, shared, opts, signals).await;
         admin.abort();

@@ -35,7 +35,9 @@ fn four_shards_are_pinned_round_robin_within_the_allowed_set() {
         assert_eq!(*port, 7900 + i as u16);
         assert!(pings(*port), "shard {i} serves on its port");
         let list = cpus_allowed(pid.unwrap());
-        let cpu: usize = list.parse().unwrap_or_else(|_| panic!("one CPU, got {list}"));
+        let cpu: usize = list
+            .parse()
+            .unwrap_or_else(|_| panic!("one CPU, got {list}"));
         assert!(allowed.contains(&cpu), "cpu {cpu} outside {allowed:?}");
         cpus.push(cpu);
     }
@@ -49,7 +51,13 @@ fn four_shards_are_pinned_round_robin_within_the_allowed_set() {
 #[test]
 fn taskset_confines_every_shard() {
     let _s = serial();
-    let a = Agent::spawn("taskset", 7912, &["taskset", "-c", "0"], &["--shards", "2", "--port", "7910"], &[]);
+    let a = Agent::spawn(
+        "taskset",
+        7912,
+        &["taskset", "-c", "0"],
+        &["--shards", "2", "--port", "7910"],
+        &[],
+    );
     a.wait_ready(Duration::from_secs(10));
     let shards = a.shards();
     assert_eq!(shards.len(), 2);
@@ -58,7 +66,13 @@ fn taskset_confines_every_shard() {
     }
     drop(a);
     // "auto" under a one-CPU mask is one shard.
-    let a = Agent::spawn("taskset-auto", 7912, &["taskset", "-c", "0"], &["--port", "7910"], &[]);
+    let a = Agent::spawn(
+        "taskset-auto",
+        7912,
+        &["taskset", "-c", "0"],
+        &["--port", "7910"],
+        &[],
+    );
     a.wait_ready(Duration::from_secs(10));
     assert_eq!(a.shards().len(), 1);
 }
@@ -111,7 +125,13 @@ fn a_crash_loop_backs_off_while_the_others_serve() {
     let _s = serial();
     // Shard 1's port is taken, so it exits as soon as it starts.
     let blocker = TcpListener::bind("127.0.0.1:7931").unwrap();
-    let agent = Agent::spawn("crashloop", 7932, &[], &["--shards", "2", "--port", "7930"], &[]);
+    let agent = Agent::spawn(
+        "crashloop",
+        7932,
+        &[],
+        &["--shards", "2", "--port", "7930"],
+        &[],
+    );
     agent.wait_admin();
     let mut delays = Vec::new();
     let t = Instant::now();
@@ -130,7 +150,10 @@ fn a_crash_loop_backs_off_while_the_others_serve() {
     assert!((3..=10).contains(&restarts), "restarts {restarts}");
     let nonzero: Vec<u64> = delays.iter().copied().filter(|&d| d > 0).collect();
     assert!(nonzero.len() >= 3, "{delays:?}");
-    assert!(nonzero.windows(2).all(|w| w[1] > w[0]), "delays grow: {delays:?}");
+    assert!(
+        nonzero.windows(2).all(|w| w[1] > w[0]),
+        "delays grow: {delays:?}"
+    );
     assert_eq!(agent.get("/readyz").0, 503);
     assert!(pings(7930), "the healthy shard serves");
     assert_eq!(agent.status()["shards"][0]["restarts"], 0);
@@ -144,12 +167,24 @@ fn a_crash_loop_backs_off_while_the_others_serve() {
 fn sigterm_stops_everything_and_exits_zero() {
     let _s = serial();
     let dir = temp_dir("sigterm-conf");
-    let conf = write_file(&dir, "shoal.toml", "shutdown_timeout = \"2s\"\nshards = 2\n[[database]]\nport = 7935\n");
-    let mut agent = Agent::spawn("sigterm", 7937, &[], &["--config", conf.to_str().unwrap()], &[]);
+    let conf = write_file(
+        &dir,
+        "shoal.toml",
+        "shutdown_timeout = \"2s\"\nshards = 2\n[[database]]\nport = 7935\n",
+    );
+    let mut agent = Agent::spawn(
+        "sigterm",
+        7937,
+        &[],
+        &["--config", conf.to_str().unwrap()],
+        &[],
+    );
     agent.wait_ready(Duration::from_secs(10));
     let pids: Vec<i32> = agent.shards().iter().map(|s| s.0.unwrap()).collect();
     agent.signal(15);
-    let (status, took) = agent.wait_exit(Duration::from_secs(3)).expect("agent exits");
+    let (status, took) = agent
+        .wait_exit(Duration::from_secs(3))
+        .expect("agent exits");
     eprintln!("graceful shutdown: {} ms", took.as_millis());
     assert_eq!(status.code(), Some(0));
     assert!(took < Duration::from_secs(2));
@@ -160,18 +195,33 @@ fn sigterm_stops_everything_and_exits_zero() {
 fn a_stuck_shard_is_killed_at_the_shutdown_deadline() {
     let _s = serial();
     let dir = temp_dir("stuck-conf");
-    let conf = write_file(&dir, "shoal.toml", "shutdown_timeout = \"1s\"\nshards = 2\n[[database]]\nport = 7938\n");
-    let mut agent = Agent::spawn("stuck", 7940, &[], &["--config", conf.to_str().unwrap()], &[]);
+    let conf = write_file(
+        &dir,
+        "shoal.toml",
+        "shutdown_timeout = \"1s\"\nshards = 2\n[[database]]\nport = 7938\n",
+    );
+    let mut agent = Agent::spawn(
+        "stuck",
+        7940,
+        &[],
+        &["--config", conf.to_str().unwrap()],
+        &[],
+    );
     agent.wait_ready(Duration::from_secs(10));
     let pids: Vec<i32> = agent.shards().iter().map(|s| s.0.unwrap()).collect();
     // A stopped process cannot act on SIGTERM; only SIGKILL ends it.
     unsafe_free_kill(pids[0], 19);
     agent.signal(2);
-    let (status, took) = agent.wait_exit(Duration::from_secs(3)).expect("agent exits");
+    let (status, took) = agent
+        .wait_exit(Duration::from_secs(3))
+        .expect("agent exits");
     eprintln!("shutdown with a stuck shard: {} ms", took.as_millis());
     assert_eq!(status.code(), Some(0));
     assert!(took <= Duration::from_millis(1100), "{took:?}");
-    assert!(took >= Duration::from_millis(800), "waited for the shard: {took:?}");
+    assert!(
+        took >= Duration::from_millis(800),
+        "waited for the shard: {took:?}"
+    );
     assert!(pids.iter().all(|&p| !running(p)));
     assert!(agent.log().contains("did not stop in time"));
 }

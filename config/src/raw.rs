@@ -19,6 +19,9 @@ pub struct RawConfig {
     pub log_format: Option<String>,
     pub log_level: Option<String>,
     pub shutdown_timeout: Option<toml::Value>,
+    pub restart_delay_min: Option<toml::Value>,
+    pub restart_delay_max: Option<toml::Value>,
+    pub restart_reset_after: Option<toml::Value>,
     #[serde(default)]
     pub database: Vec<RawDatabase>,
 }

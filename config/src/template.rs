@@ -30,6 +30,12 @@ log_level = "info"
 # How long SIGTERM waits for the shards before they are killed.
 shutdown_timeout = "10s"
 
+# A shard that exits is restarted at once; if it fails again, after restart_delay_min,
+# doubling each time up to restart_delay_max. Up restart_reset_after, it starts afresh.
+restart_delay_min = "100ms"
+restart_delay_max = "30s"
+restart_reset_after = "10s"
+
 # One table per database; with none, one database named "default" on port 6379.
 # Shard i of a database also listens on port + i (the cluster-API mode).
 [[database]]

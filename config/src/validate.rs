@@ -19,6 +19,12 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// One shard per CPU makes sense well past any machine we run on; the bound stops a typo
 /// (`shards = 40000`) from forking a process storm.
 pub const MAX_SHARDS: u16 = 1024;
+/// The second restart in a row waits this long, the third twice as long, and so on.
+pub const DEFAULT_RESTART_DELAY_MIN: Duration = Duration::from_millis(100);
+/// A shard that cannot start costs a few processes a minute, not a fork storm.
+pub const DEFAULT_RESTART_DELAY_MAX: Duration = Duration::from_secs(30);
+/// Up this long, a shard's past failures are forgiven and its next crash restarts at once.
+pub const DEFAULT_RESTART_RESET_AFTER: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -30,6 +36,9 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub shutdown_timeout: Duration,
+    pub restart_delay_min: Duration,
+    pub restart_delay_max: Duration,
+    pub restart_reset_after: Duration,
     /// Never empty: with no `[[database]]` table there is one database named `default`.
     pub databases: Vec<Database>,
 }
@@ -267,8 +276,26 @@ impl Config {
         };
         let log_level = log_level(raw.log_level.as_deref().unwrap_or("info"))?;
         let shutdown_timeout = match &raw.shutdown_timeout {
-            Some(v) => shutdown_timeout(v)?,
+            Some(v) => duration("shutdown_timeout", v)?,
             None => DEFAULT_SHUTDOWN_TIMEOUT,
+        };
+        let restart_delay_min = match &raw.restart_delay_min {
+            Some(v) => duration("restart_delay_min", v)?,
+            None => DEFAULT_RESTART_DELAY_MIN,
+        };
+        let restart_delay_max = match &raw.restart_delay_max {
+            Some(v) => duration("restart_delay_max", v)?,
+            None => DEFAULT_RESTART_DELAY_MAX.max(restart_delay_min),
+        };
+        if restart_delay_max < restart_delay_min {
+            return Err(ConfigError::invalid(
+                "restart_delay_max",
+                format!("{restart_delay_max:?} is below restart_delay_min ({restart_delay_min:?})"),
+            ));
+        }
+        let restart_reset_after = match &raw.restart_reset_after {
+            Some(v) => duration("restart_reset_after", v)?,
+            None => DEFAULT_RESTART_RESET_AFTER,
         };
 
         let raw_dbs = if raw.database.is_empty() {
@@ -289,6 +316,9 @@ impl Config {
             log_format,
             log_level,
             shutdown_timeout,
+            restart_delay_min,
+            restart_delay_max,
+            restart_reset_after,
             databases,
         };
         config.check_unique()?;
@@ -367,7 +397,7 @@ impl Config {
     }
 }
 
-fn shutdown_timeout(v: &toml::Value) -> Result<Duration, ConfigError> {
+fn duration(key: &str, v: &toml::Value) -> Result<Duration, ConfigError> {
     let d = match v {
         toml::Value::Integer(n) if *n > 0 => u64::try_from(*n).ok().map(Duration::from_secs),
         toml::Value::String(s) => parse_duration(s),
@@ -376,7 +406,7 @@ fn shutdown_timeout(v: &toml::Value) -> Result<Duration, ConfigError> {
     match d {
         Some(d) if d > Duration::ZERO && d <= Duration::from_secs(3600) => Ok(d),
         _ => Err(ConfigError::invalid(
-            "shutdown_timeout",
+            key,
             format!("{v} is not a duration between 1ms and 1h (e.g. \"10s\", \"500ms\")"),
         )),
     }

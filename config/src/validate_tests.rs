@@ -99,6 +99,10 @@ fn errors_name_the_key() {
     for (text, want) in cases {
         assert_eq!(load(text).unwrap_err(), want, "for {text:?}");
     }
+    assert_eq!(
+        load("restart_delay_min = \"2s\"\nrestart_delay_max = \"1s\"").unwrap_err(),
+        "restart_delay_max: 1s is below restart_delay_min (2s)"
+    );
     let policy = load("[[database]]\nmaxmemory_policy = \"lru\"").unwrap_err();
     assert!(policy.starts_with("database[0].maxmemory_policy: \"lru\" is not a maxmemory policy (noeviction, allkeys-lru"), "{policy}");
 }

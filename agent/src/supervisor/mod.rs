@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 use self::backoff::Backoff;
 use self::plan::Plan;
 use self::reaper::Exit;
-use self::slot::{Slot, State, HEALTHY_PERIOD};
+use self::slot::{Slot, State};
 use self::spawn::Launch;
 use crate::info::Info;
 use crate::signals::{Event, Signals};
@@ -55,6 +55,8 @@ pub struct Options {
     pub log_format: LogFormat,
     pub shutdown_timeout: Duration,
     pub backoff: Backoff,
+    /// Up this long, a shard's past failures are forgiven.
+    pub healthy_after: Duration,
 }
 
 enum ProbeKind {
@@ -212,7 +214,7 @@ impl Supervisor {
             .up
             .with_label_values(&[&s.spec.database, &s.label])
             .set(0);
-        if up_for >= HEALTHY_PERIOD {
+        if up_for >= self.opts.healthy_after {
             s.failures = 0;
         }
         let delay = self.opts.backoff.delay(s.failures);

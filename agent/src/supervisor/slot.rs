@@ -7,9 +7,6 @@ use nix::unistd::Pid;
 use super::plan::ShardSpec;
 use crate::state::ShardStatus;
 
-/// Up this long, a shard's past failures are forgiven: its next crash restarts at once.
-pub const HEALTHY_PERIOD: Duration = Duration::from_secs(10);
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// Spawned; not yet answering PING (starting, or loading its AOF).

@@ -35,7 +35,13 @@ pub struct Agent {
 impl Agent {
     /// Starts `shoal` (plus `args`) with its data in a fresh directory and the admin port
     /// given; `prefix` runs it under another program (taskset, unshare).
-    pub fn spawn(tag: &str, admin: u16, prefix: &[&str], args: &[&str], env: &[(&str, &str)]) -> Agent {
+    pub fn spawn(
+        tag: &str,
+        admin: u16,
+        prefix: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Agent {
         let dir = temp_dir(tag);
         let mut cmd = match prefix.split_first() {
             Some((first, rest)) => {
@@ -53,7 +59,9 @@ impl Agent {
             .env("SHOAL_LOG_LEVEL", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(dir.join("agent.log")).unwrap()));
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("agent.log")).unwrap(),
+            ));
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -85,7 +93,11 @@ impl Agent {
     /// Waits until the admin port answers (the shards may still be starting).
     pub fn wait_admin(&self) {
         let up = wait_until(Duration::from_secs(10), || self.get("/livez").0 == 200);
-        assert!(up.is_some(), "admin port never answered; log:\n{}", self.log());
+        assert!(
+            up.is_some(),
+            "admin port never answered; log:\n{}",
+            self.log()
+        );
     }
 
     pub fn log(&self) -> String {
@@ -164,7 +176,10 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((code, body))
 }
 
@@ -179,7 +194,11 @@ pub fn redis(port: u16, args: &[&str]) -> std::io::Result<String> {
     s.write_all(req.as_bytes())?;
     let mut buf = [0u8; 512];
     let n = s.read(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or("").to_string())
+    Ok(String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string())
 }
 
 pub fn pings(port: u16) -> bool {
@@ -217,7 +236,10 @@ pub fn children(pid: i32) -> Vec<i32> {
     };
     for t in tasks.flatten() {
         if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
-            out.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
         }
     }
     out
