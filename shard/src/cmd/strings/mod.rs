@@ -1,0 +1,212 @@
+//! String commands.
+//!
+//! # Layout
+//! - this module: plain reads and writes (GET, GETSET, GETDEL, MGET, MSET, MSETNX, APPEND,
+//!   STRLEN) and the lookup helpers the others share.
+//! - [`set`]: SET and its relatives, their option grammar, and expiry-time validation
+//!   ([`set::parse_expire_option`], reusable by other families).
+//! - [`range`]: GETRANGE, SUBSTR, SETRANGE and LCS.
+//! - [`counter`]: INCR, DECR, INCRBY, DECRBY and INCRBYFLOAT.
+//! - [`longdouble`]: the 80-bit extended arithmetic INCRBYFLOAT computes in.
+//! - [`bits`]: SETBIT, GETBIT, BITCOUNT and BITPOS.
+//!
+//! A value that changes (APPEND, SETRANGE, INCR …) is rebuilt as a new `Sds`: the inline
+//! form has no spare room to grow into, and the boxed form has exactly the bytes it needs.
+
+pub mod bits;
+pub mod counter;
+pub mod longdouble;
+pub mod range;
+pub mod set;
+
+use bytes::Bytes;
+
+use super::{err, CmdError, CmdResult, Ctx, Handler};
+use crate::db::{Db, Sds, Value};
+
+pub use set::{parse_expire_option, ExpireKind};
+
+pub static COMMANDS: &[(&str, Handler)] = &[
+    ("get", get),
+    ("set", set::set),
+    ("setnx", set::setnx),
+    ("setex", set::setex),
+    ("psetex", set::psetex),
+    ("getex", set::getex),
+    ("getset", getset),
+    ("getdel", getdel),
+    ("mget", mget),
+    ("mset", mset),
+    ("msetnx", msetnx),
+    ("append", append),
+    ("strlen", strlen),
+    ("getrange", range::getrange),
+    ("substr", range::getrange),
+    ("setrange", range::setrange),
+    ("lcs", range::lcs),
+    ("incr", counter::incr),
+    ("decr", counter::decr),
+    ("incrby", counter::incrby),
+    ("decrby", counter::decrby),
+    ("incrbyfloat", counter::incrbyfloat),
+    ("setbit", bits::setbit),
+    ("getbit", bits::getbit),
+    ("bitcount", bits::bitcount),
+    ("bitpos", bits::bitpos),
+];
+
+/// A string value holding `data`.
+pub(crate) fn string_value(data: &[u8]) -> Value {
+    Value::Str(Sds::new(data))
+}
+
+/// The string at `key` for a read (lazy expiry, hit/miss stats): None when missing, or
+/// WRONGTYPE.
+pub fn read_str<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Result<Option<&'a Sds>, CmdError> {
+    match db.get(key, now) {
+        None => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(s)),
+        Some(_) => Err(err::WRONGTYPE.into()),
+    }
+}
+
+/// The string at `key` for a write (lazy expiry, no stats): None when missing, or
+/// WRONGTYPE.
+pub fn write_str<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Result<Option<&'a Sds>, CmdError> {
+    match db.get_mut(key, now) {
+        None => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(&*s)),
+        Some(_) => Err(err::WRONGTYPE.into()),
+    }
+}
+
+/// The string value at `key`, None when missing, or WRONGTYPE.
+pub fn get_str<'a>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Result<Option<&'a [u8]>, CmdError> {
+    let now = ctx.now;
+    Ok(read_str(&mut ctx.srv.db, key, now)?.map(|s| &s[..]))
+}
+
+/// Refuses a string that would grow past `proto-max-bulk-len` (and sizes that overflow).
+pub(crate) fn check_string_length(max: u64, size: u64, append: u64) -> CmdResult {
+    match size.checked_add(append) {
+        Some(total) if total <= max => Ok(()),
+        _ => Err(err::STRING_TOO_LONG.into()),
+    }
+}
+
+/// GET key
+fn get(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let now = ctx.now;
+    match read_str(&mut ctx.srv.db, &argv[1], now)? {
+        Some(v) => ctx.out.bulk(v),
+        None => ctx.out.null(),
+    }
+    Ok(())
+}
+
+/// GETSET key value
+fn getset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let now = ctx.now;
+    match read_str(&mut ctx.srv.db, &argv[1], now)? {
+        Some(v) => ctx.out.bulk(v),
+        None => ctx.out.null(),
+    }
+    ctx.srv.db.set(&argv[1], string_value(&argv[2]), false);
+    ctx.srv.dirty += 1;
+    Ok(())
+}
+
+/// GETDEL key
+fn getdel(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let now = ctx.now;
+    match read_str(&mut ctx.srv.db, &argv[1], now)? {
+        Some(v) => ctx.out.bulk(v),
+        None => {
+            ctx.out.null();
+            return Ok(());
+        }
+    }
+    if ctx.srv.db.remove(&argv[1]).is_some() {
+        ctx.srv.dirty += 1;
+    }
+    Ok(())
+}
+
+/// MGET key [key ...]
+fn mget(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let now = ctx.now;
+    ctx.out.array(argv.len() - 1);
+    for key in &argv[1..] {
+        match ctx.srv.db.get(key, now) {
+            Some(Value::Str(s)) => ctx.out.bulk(s),
+            _ => ctx.out.null(),
+        }
+    }
+    Ok(())
+}
+
+/// MSET key value [key value ...]
+fn mset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    mset_generic(ctx, argv, false)
+}
+
+/// MSETNX key value [key value ...]
+fn msetnx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    mset_generic(ctx, argv, true)
+}
+
+fn mset_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], nx: bool) -> CmdResult {
+    if argv.len() % 2 == 0 {
+        return Err(super::wrong_arity(ctx.spec.name));
+    }
+    let now = ctx.now;
+    if nx
+        && argv[1..]
+            .chunks(2)
+            .any(|kv| ctx.srv.db.contains(&kv[0], now))
+    {
+        ctx.out.int(0);
+        return Ok(());
+    }
+    for kv in argv[1..].chunks_exact(2) {
+        ctx.srv.db.set(&kv[0], string_value(&kv[1]), false);
+    }
+    ctx.srv.dirty += (argv.len() as u64 - 1) / 2;
+    if nx {
+        ctx.out.int(1);
+    } else {
+        ctx.out.ok();
+    }
+    Ok(())
+}
+
+/// APPEND key value
+fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let now = ctx.now;
+    let key = &argv[1][..];
+    let tail = &argv[2][..];
+    let max = ctx.srv.config.proto_max_bulk_len;
+    let new = match write_str(&mut ctx.srv.db, key, now)? {
+        None => Sds::new(tail),
+        Some(old) => {
+            check_string_length(max, old.len() as u64, tail.len() as u64)?;
+            let mut v = Vec::with_capacity(old.len() + tail.len());
+            v.extend_from_slice(old);
+            v.extend_from_slice(tail);
+            Sds::from_vec(v)
+        }
+    };
+    let len = new.len();
+    ctx.srv.db.set(key, Value::Str(new), true);
+    ctx.srv.dirty += 1;
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
+/// STRLEN key
+fn strlen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let now = ctx.now;
+    let n = read_str(&mut ctx.srv.db, &argv[1], now)?.map_or(0, |s| s.len());
+    ctx.out.int(n as i64);
+    Ok(())
+}
