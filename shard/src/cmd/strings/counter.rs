@@ -63,7 +63,7 @@ fn add_float(current: Option<&[u8]>, by: &[u8]) -> Result<String, CmdError> {
         Some(s) => LongDouble::parse(s).ok_or_else(not_float)?,
     };
     let by = LongDouble::parse(by).ok_or_else(not_float)?;
-    match old.add(by) {
+    match old.checked_add(by) {
         Some(v) if v.is_finite() => Ok(v.to_human()),
         _ => Err(err::NAN_OR_INF.into()),
     }

@@ -10,6 +10,8 @@
 
 use std::cmp::Ordering;
 
+use super::bignum::Big;
+
 /// The smallest exponent of a significand's lowest bit (subnormals included).
 const EXP_MIN: i32 = -16445;
 /// The largest exponent of a normal significand's lowest bit.
@@ -63,7 +65,7 @@ impl LongDouble {
     }
 
     /// `self + other`, rounded once. None for NaN (infinities of opposite signs).
-    pub fn add(self, other: LongDouble) -> Option<LongDouble> {
+    pub fn checked_add(self, other: LongDouble) -> Option<LongDouble> {
         use LongDouble::*;
         let (
             Finite {
@@ -394,178 +396,6 @@ fn parse_hex(neg: bool, s: &[u8]) -> Option<LongDouble> {
     Some(round_big(neg, n, exp, false))
 }
 
-/// A small unsigned big integer, little-endian 32-bit limbs, with just what exact decimal
-/// conversion needs.
-#[derive(Debug, Clone)]
-struct Big(Vec<u32>);
-
-impl Big {
-    fn from_u64(v: u64) -> Big {
-        let mut b = Big(vec![v as u32, (v >> 32) as u32]);
-        b.trim();
-        b
-    }
-
-    fn from_u128(v: u128) -> Big {
-        let mut b = Big((0..4).map(|i| (v >> (32 * i)) as u32).collect());
-        b.trim();
-        b
-    }
-
-    fn trim(&mut self) {
-        while self.0.last() == Some(&0) {
-            self.0.pop();
-        }
-    }
-
-    fn is_zero(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn bits(&self) -> u32 {
-        match self.0.last() {
-            None => 0,
-            Some(&top) => 32 * (self.0.len() as u32 - 1) + (32 - top.leading_zeros()),
-        }
-    }
-
-    fn mul_small(&mut self, m: u32) {
-        let mut carry = 0u64;
-        for limb in &mut self.0 {
-            let v = *limb as u64 * m as u64 + carry;
-            *limb = v as u32;
-            carry = v >> 32;
-        }
-        if carry != 0 {
-            self.0.push(carry as u32);
-        }
-        self.trim();
-    }
-
-    fn add_small(&mut self, a: u32) {
-        let mut carry = a as u64;
-        for limb in &mut self.0 {
-            if carry == 0 {
-                break;
-            }
-            let v = *limb as u64 + carry;
-            *limb = v as u32;
-            carry = v >> 32;
-        }
-        if carry != 0 {
-            self.0.push(carry as u32);
-        }
-    }
-
-    fn mul_pow10(&mut self, mut k: u32) {
-        while k >= 9 {
-            self.mul_small(1_000_000_000);
-            k -= 9;
-        }
-        self.mul_small(10u32.pow(k));
-    }
-
-    fn shl(&mut self, n: u32) {
-        if self.is_zero() {
-            return;
-        }
-        let (limbs, bits) = ((n / 32) as usize, n % 32);
-        if bits != 0 {
-            let mut carry = 0u32;
-            for limb in &mut self.0 {
-                let v = *limb;
-                *limb = (v << bits) | carry;
-                carry = v >> (32 - bits);
-            }
-            if carry != 0 {
-                self.0.push(carry);
-            }
-        }
-        self.0.splice(0..0, std::iter::repeat(0).take(limbs));
-    }
-
-    /// Shifts right by `n` bits; true when a non-zero bit was shifted out.
-    fn shr_sticky(&mut self, n: u32) -> bool {
-        let (limbs, bits) = ((n / 32) as usize, n % 32);
-        let limbs = limbs.min(self.0.len());
-        let mut lost = self.0[..limbs].iter().any(|&l| l != 0);
-        self.0.drain(..limbs);
-        if bits != 0 {
-            if let Some(&low) = self.0.first() {
-                lost |= low & ((1 << bits) - 1) != 0;
-            }
-            let len = self.0.len();
-            for i in 0..len {
-                let hi = if i + 1 < len { self.0[i + 1] } else { 0 };
-                self.0[i] = (self.0[i] >> bits) | (hi << (32 - bits));
-            }
-        }
-        self.trim();
-        lost
-    }
-
-    fn or_low_bit(&mut self) {
-        match self.0.first_mut() {
-            Some(l) => *l |= 1,
-            None => self.0.push(1),
-        }
-    }
-
-    fn low_u128(&self) -> u128 {
-        self.0
-            .iter()
-            .take(4)
-            .enumerate()
-            .fold(0u128, |acc, (i, &l)| acc | (l as u128) << (32 * i))
-    }
-
-    fn cmp(&self, other: &Big) -> Ordering {
-        self.0
-            .len()
-            .cmp(&other.0.len())
-            .then_with(|| self.0.iter().rev().cmp(other.0.iter().rev()))
-    }
-
-    /// `self -= other`; `other` must not be larger.
-    fn sub(&mut self, other: &Big) {
-        let mut borrow = 0i64;
-        for (i, limb) in self.0.iter_mut().enumerate() {
-            let o = other.0.get(i).copied().unwrap_or(0) as i64;
-            let mut v = *limb as i64 - o - borrow;
-            borrow = 0;
-            if v < 0 {
-                v += 1 << 32;
-                borrow = 1;
-            }
-            *limb = v as u32;
-        }
-        self.trim();
-    }
-
-    fn to_decimal(&self) -> String {
-        let mut n = self.clone();
-        let mut parts = Vec::new();
-        while !n.is_zero() {
-            let mut rem = 0u64;
-            for limb in n.0.iter_mut().rev() {
-                let v = (rem << 32) | *limb as u64;
-                *limb = (v / 1_000_000_000) as u32;
-                rem = v % 1_000_000_000;
-            }
-            n.trim();
-            parts.push(rem as u32);
-        }
-        let mut s = match parts.pop() {
-            Some(top) => top.to_string(),
-            None => return "0".into(),
-        };
-        for p in parts.iter().rev() {
-            s.push_str(&format!("{p:09}"));
-        }
-        s
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,7 +403,7 @@ mod tests {
     fn sum(a: &str, b: &str) -> String {
         let a = LongDouble::parse(a.as_bytes()).unwrap();
         let b = LongDouble::parse(b.as_bytes()).unwrap();
-        a.add(b).unwrap().to_human()
+        a.checked_add(b).unwrap().to_human()
     }
 
     #[test]
@@ -617,7 +447,7 @@ mod tests {
         assert_eq!(
             LongDouble::parse(b"inf")
                 .unwrap()
-                .add(LongDouble::parse(b"-inf").unwrap()),
+                .checked_add(LongDouble::parse(b"-inf").unwrap()),
             None
         );
     }
@@ -628,6 +458,6 @@ mod tests {
         assert_eq!(sum("18446744073709551616", "1"), "18446744073709551616");
         assert_eq!(sum("18446744073709551616", "3"), "18446744073709551620");
         let big = LongDouble::parse(b"1e4932").unwrap();
-        assert_eq!(big.add(big), Some(LongDouble::Inf { neg: false }));
+        assert_eq!(big.checked_add(big), Some(LongDouble::Inf { neg: false }));
     }
 }

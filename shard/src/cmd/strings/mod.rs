@@ -7,12 +7,14 @@
 //!   ([`set::parse_expire_option`], reusable by other families).
 //! - [`range`]: GETRANGE, SUBSTR, SETRANGE and LCS.
 //! - [`counter`]: INCR, DECR, INCRBY, DECRBY and INCRBYFLOAT.
-//! - [`longdouble`]: the 80-bit extended arithmetic INCRBYFLOAT computes in.
+//! - [`longdouble`]: the 80-bit extended arithmetic INCRBYFLOAT computes in, on the
+//!   exact integers of [`bignum`].
 //! - [`bits`]: SETBIT, GETBIT, BITCOUNT and BITPOS.
 //!
 //! A value that changes (APPEND, SETRANGE, INCR …) is rebuilt as a new `Sds`: the inline
 //! form has no spare room to grow into, and the boxed form has exactly the bytes it needs.
 
+pub mod bignum;
 pub mod bits;
 pub mod counter;
 pub mod longdouble;
@@ -156,7 +158,7 @@ fn msetnx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 fn mset_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], nx: bool) -> CmdResult {
-    if argv.len() % 2 == 0 {
+    if argv.len() & 1 == 0 {
         return Err(super::wrong_arity(ctx.spec.name));
     }
     let now = ctx.now;

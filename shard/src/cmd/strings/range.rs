@@ -77,7 +77,7 @@ pub struct Match {
 }
 
 impl Match {
-    pub fn len(&self) -> usize {
+    pub fn match_len(&self) -> usize {
         self.a.1 - self.a.0 + 1
     }
 }
@@ -157,7 +157,7 @@ fn lcs_compute(a: &[u8], b: &[u8], table: &mut [u32], min_len: usize, want_text:
         }
         if emit {
             if let Some(r) = run.take() {
-                if min_len == 0 || r.len() >= min_len {
+                if min_len == 0 || r.match_len() >= min_len {
                     out.matches.push(r);
                 }
             }
@@ -228,7 +228,7 @@ pub(super) fn lcs(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             ctx.out.int(m.b.0 as i64);
             ctx.out.int(m.b.1 as i64);
             if with_len {
-                ctx.out.int(m.len() as i64);
+                ctx.out.int(m.match_len() as i64);
             }
         }
         ctx.out.bulk(b"len");
@@ -271,7 +271,7 @@ mod tests {
         );
         let r = run("ohmytext", "mynewtext", 4);
         assert_eq!(r.matches.len(), 1);
-        assert_eq!(r.matches[0].len(), 4);
+        assert_eq!(r.matches[0].match_len(), 4);
     }
 
     #[test]

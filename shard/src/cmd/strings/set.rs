@@ -297,7 +297,9 @@ mod tests {
             .collect()
     }
 
-    fn set_opts(s: &str) -> Result<(u16, Option<(ExpireKind, Vec<u8>)>), String> {
+    type Parsed = (u16, Option<(ExpireKind, Vec<u8>)>);
+
+    fn set_opts(s: &str) -> Result<Parsed, String> {
         let a = argv(s);
         parse_options(&a, Grammar::Set)
             .map(|o| (o.flags, o.expire.map(|(k, v)| (k, v.to_vec()))))
