@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{read_str, write_str};
+use super::{grow, read_str, str_mut};
 use crate::cmd::{args, err, CmdError, CmdResult, Ctx};
 use crate::db::{Sds, Value};
 
@@ -30,37 +30,33 @@ pub(super) fn setbit(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let key = &argv[1][..];
     let byte = (offset >> 3) as usize;
     let mask = 1u8 << (7 - (offset & 7));
-    let (old_bit, new) = match write_str(&mut ctx.srv.db, key, now)? {
+    let old_bit = match str_mut(&mut ctx.srv.db, key, now)? {
         None => {
             let mut buf = vec![0u8; byte + 1];
             if on {
                 buf[byte] |= mask;
             }
-            (false, Some(buf))
+            ctx.srv.db.set(key, Value::Str(Sds::from_vec(buf)), false);
+            ctx.srv.dirty += 1;
+            false
         }
         Some(s) => {
             let old_bit = s.get(byte).is_some_and(|b| b & mask != 0);
-            if byte < s.len() && old_bit == on {
-                (old_bit, None)
-            } else {
-                let mut buf = Vec::with_capacity(s.len().max(byte + 1));
-                buf.extend_from_slice(s);
-                if buf.len() <= byte {
-                    buf.resize(byte + 1, 0);
-                }
-                if on {
-                    buf[byte] |= mask;
-                } else {
-                    buf[byte] &= !mask;
-                }
-                (old_bit, Some(buf))
+            let grows = byte >= s.len();
+            if grows {
+                grow(s, |v| v.resize(byte + 1, 0));
             }
+            if old_bit != on {
+                if let Some(b) = s.as_mut_slice().get_mut(byte) {
+                    *b ^= mask;
+                }
+            }
+            if grows || old_bit != on {
+                ctx.srv.dirty += 1;
+            }
+            old_bit
         }
     };
-    if let Some(buf) = new {
-        ctx.srv.db.set(key, Value::Str(Sds::from_vec(buf)), true);
-        ctx.srv.dirty += 1;
-    }
     ctx.out.int(old_bit as i64);
     Ok(())
 }

@@ -3,8 +3,9 @@
 use bytes::Bytes;
 
 use super::longdouble::LongDouble;
-use super::{string_value, write_str};
+use super::{str_mut, string_value};
 use crate::cmd::{args, err, CmdError, CmdResult, Ctx};
+use crate::db::Sds;
 
 /// INCR key
 pub(super) fn incr(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
@@ -43,12 +44,21 @@ fn add_to_counter(current: Option<&[u8]>, by: i64) -> Result<i64, CmdError> {
 
 fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
     let now = ctx.now;
-    let current = write_str(&mut ctx.srv.db, key, now)?;
-    let new = add_to_counter(current.map(|s| &s[..]), by)?;
     let mut buf = itoa::Buffer::new();
-    ctx.srv
-        .db
-        .set(key, string_value(buf.format(new).as_bytes()), true);
+    let new = match str_mut(&mut ctx.srv.db, key, now)? {
+        None => {
+            let new = add_to_counter(None, by)?;
+            ctx.srv
+                .db
+                .set(key, string_value(buf.format(new).as_bytes()), false);
+            new
+        }
+        Some(s) => {
+            let new = add_to_counter(Some(s), by)?;
+            *s = Sds::new(buf.format(new).as_bytes());
+            new
+        }
+    };
     ctx.srv.dirty += 1;
     ctx.out.int(new);
     Ok(())
@@ -73,9 +83,18 @@ fn add_float(current: Option<&[u8]>, by: &[u8]) -> Result<String, CmdError> {
 pub(super) fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let now = ctx.now;
     let key = &argv[1][..];
-    let current = write_str(&mut ctx.srv.db, key, now)?;
-    let text = add_float(current.map(|s| &s[..]), &argv[2])?;
-    ctx.srv.db.set(key, string_value(text.as_bytes()), true);
+    let text = match str_mut(&mut ctx.srv.db, key, now)? {
+        None => {
+            let text = add_float(None, &argv[2])?;
+            ctx.srv.db.set(key, string_value(text.as_bytes()), false);
+            text
+        }
+        Some(s) => {
+            let text = add_float(Some(s), &argv[2])?;
+            *s = Sds::new(text.as_bytes());
+            text
+        }
+    };
     ctx.srv.dirty += 1;
     ctx.out.bulk(text.as_bytes());
     Ok(())

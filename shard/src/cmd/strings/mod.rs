@@ -82,6 +82,24 @@ pub fn write_str<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Result<Option<&'a 
     }
 }
 
+/// The string at `key` for an edit in place (lazy expiry, no stats; the key keeps its
+/// TTL): None when missing, or WRONGTYPE.
+pub fn str_mut<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Result<Option<&'a mut Sds>, CmdError> {
+    match db.get_mut(key, now) {
+        None => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(s)),
+        Some(_) => Err(err::WRONGTYPE.into()),
+    }
+}
+
+/// Rebuilds `s` through `edit`. A heap string's buffer is reused rather than copied, so
+/// the cost is the allocator's reallocation, which can often extend in place.
+pub(crate) fn grow(s: &mut Sds, edit: impl FnOnce(&mut Vec<u8>)) {
+    let mut v = std::mem::replace(s, Sds::new(b"")).into_vec();
+    edit(&mut v);
+    *s = Sds::from_vec(v);
+}
+
 /// The string value at `key`, None when missing, or WRONGTYPE.
 pub fn get_str<'a>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Result<Option<&'a [u8]>, CmdError> {
     let now = ctx.now;
@@ -188,18 +206,17 @@ fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let key = &argv[1][..];
     let tail = &argv[2][..];
     let max = ctx.srv.config.proto_max_bulk_len;
-    let new = match write_str(&mut ctx.srv.db, key, now)? {
-        None => Sds::new(tail),
-        Some(old) => {
-            check_string_length(max, old.len() as u64, tail.len() as u64)?;
-            let mut v = Vec::with_capacity(old.len() + tail.len());
-            v.extend_from_slice(old);
-            v.extend_from_slice(tail);
-            Sds::from_vec(v)
+    let len = match str_mut(&mut ctx.srv.db, key, now)? {
+        None => {
+            ctx.srv.db.set(key, string_value(tail), false);
+            tail.len()
+        }
+        Some(s) => {
+            check_string_length(max, s.len() as u64, tail.len() as u64)?;
+            grow(s, |v| v.extend_from_slice(tail));
+            s.len()
         }
     };
-    let len = new.len();
-    ctx.srv.db.set(key, Value::Str(new), true);
     ctx.srv.dirty += 1;
     ctx.out.int(len as i64);
     Ok(())

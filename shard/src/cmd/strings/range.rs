@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{check_string_length, read_str, write_str};
+use super::{check_string_length, grow, read_str, str_mut};
 use crate::cmd::{args, err, CmdError, CmdResult, Ctx};
 use crate::db::{Sds, Value};
 
@@ -47,24 +47,34 @@ pub(super) fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let value = &argv[3][..];
     let max = ctx.srv.config.proto_max_bulk_len;
     let now = ctx.now;
-    let old = write_str(&mut ctx.srv.db, key, now)?;
-    if value.is_empty() {
-        // Setting nothing neither creates the key nor changes its encoding.
-        ctx.out.int(old.map_or(0, |s| s.len() as i64));
-        return Ok(());
-    }
-    check_string_length(max, offset as u64, value.len() as u64)?;
-    let offset = offset as usize;
-    let old: &[u8] = old.map_or(&[], |s| &s[..]);
-    let mut buf = Vec::with_capacity(old.len().max(offset + value.len()));
-    buf.extend_from_slice(old);
-    if buf.len() < offset + value.len() {
-        buf.resize(offset + value.len(), 0);
-    }
-    buf[offset..offset + value.len()].copy_from_slice(value);
-    let len = buf.len();
-    ctx.srv.db.set(key, Value::Str(Sds::from_vec(buf)), true);
-    ctx.srv.dirty += 1;
+    let len = match str_mut(&mut ctx.srv.db, key, now)? {
+        // Setting nothing neither creates the key nor changes it.
+        None if value.is_empty() => 0,
+        Some(s) if value.is_empty() => s.len(),
+        None => {
+            check_string_length(max, offset as u64, value.len() as u64)?;
+            let offset = offset as usize;
+            let mut buf = vec![0u8; offset + value.len()];
+            buf[offset..].copy_from_slice(value);
+            ctx.srv.db.set(key, Value::Str(Sds::from_vec(buf)), false);
+            ctx.srv.dirty += 1;
+            offset + value.len()
+        }
+        Some(s) => {
+            check_string_length(max, offset as u64, value.len() as u64)?;
+            let (from, to) = (offset as usize, offset as usize + value.len());
+            if to <= s.len() {
+                s.as_mut_slice()[from..to].copy_from_slice(value);
+            } else {
+                grow(s, |v| {
+                    v.resize(to, 0);
+                    v[from..to].copy_from_slice(value);
+                });
+            }
+            ctx.srv.dirty += 1;
+            s.len()
+        }
+    };
     ctx.out.int(len as i64);
     Ok(())
 }
