@@ -1,4 +1,4 @@
-//! Bitmaps over string values: SETBIT, GETBIT, BITCOUNT and BITPOS. Bit 0 is the most
+//! Bitmaps over string values: SETBIT, GETBIT, BITCOUNT, BITPOS and BITOP. Bit 0 is the most
 //! significant bit of the first byte, as in Redis.
 
 use bytes::Bytes;
@@ -207,6 +207,64 @@ pub(super) fn bitpos(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BitOp {
+    And,
+    Or,
+    Xor,
+    Not,
+}
+
+/// Folds one source into the result so far; bytes past a string's end count as zero.
+fn bitop_fold(res: &mut Vec<u8>, src: &[u8], op: BitOp, first: bool) {
+    if first {
+        res.extend(src.iter().map(|&b| if op == BitOp::Not { !b } else { b }));
+        return;
+    }
+    if res.len() < src.len() {
+        res.resize(src.len(), 0);
+    }
+    for (i, r) in res.iter_mut().enumerate() {
+        let b = src.get(i).copied().unwrap_or(0);
+        match op {
+            BitOp::And => *r &= b,
+            BitOp::Or => *r |= b,
+            BitOp::Xor => *r ^= b,
+            BitOp::Not => {}
+        }
+    }
+}
+
+/// BITOP AND|OR|XOR|NOT destkey key [key ...]
+pub(super) fn bitop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let op = match &argv[1][..] {
+        o if args::is(o, "and") => BitOp::And,
+        o if args::is(o, "or") => BitOp::Or,
+        o if args::is(o, "xor") => BitOp::Xor,
+        o if args::is(o, "not") => BitOp::Not,
+        _ => return Err(err::SYNTAX.into()),
+    };
+    if op == BitOp::Not && argv.len() != 4 {
+        return Err("ERR BITOP NOT must be called with a single source key.".into());
+    }
+    let now = ctx.now;
+    let mut res = Vec::new();
+    for (j, key) in argv[3..].iter().enumerate() {
+        let src: &[u8] = read_str(&mut ctx.srv.db, key, now)?.map_or(&[], |s| &s[..]);
+        bitop_fold(&mut res, src, op, j == 0);
+    }
+    let dest = &argv[2][..];
+    let len = res.len();
+    if len > 0 {
+        ctx.srv.db.set(dest, Value::Str(Sds::from_vec(res)), false);
+        ctx.srv.dirty += 1;
+    } else if ctx.srv.db.remove(dest).is_some() {
+        ctx.srv.dirty += 1;
+    }
+    ctx.out.int(len as i64);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +287,22 @@ mod tests {
         let z = [0u8];
         let v: Vec<u8> = masked_bytes(&z, 2, 4, true).collect();
         assert_eq!(v, vec![0xc7]);
+    }
+
+    #[test]
+    fn bitop_pads_with_zeros() {
+        let run = |op, srcs: &[&[u8]]| {
+            let mut r = Vec::new();
+            for (i, s) in srcs.iter().enumerate() {
+                bitop_fold(&mut r, s, op, i == 0);
+            }
+            r
+        };
+        assert_eq!(run(BitOp::And, &[b"\xff\xff", b"\x0f"]), b"\x0f\x00");
+        assert_eq!(run(BitOp::And, &[b"\x0f", b"\xff\xff"]), b"\x0f\x00");
+        assert_eq!(run(BitOp::Or, &[b"\x01", b"", b"\x10\x02"]), b"\x11\x02");
+        assert_eq!(run(BitOp::Xor, &[b"\x03", b"\x01"]), b"\x02");
+        assert_eq!(run(BitOp::Not, &[b"\x0f"]), b"\xf0");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! - [`counter`]: INCR, DECR, INCRBY, DECRBY and INCRBYFLOAT.
 //! - [`longdouble`]: the 80-bit extended arithmetic INCRBYFLOAT computes in, on the
 //!   exact integers of [`bignum`].
-//! - [`bits`]: SETBIT, GETBIT, BITCOUNT and BITPOS.
+//! - [`bits`]: SETBIT, GETBIT, BITCOUNT, BITPOS and BITOP.
 //!
 //! A value that changes (APPEND, SETRANGE, INCR …) is rebuilt as a new `Sds`: the inline
 //! form has no spare room to grow into, and the boxed form has exactly the bytes it needs.
@@ -55,6 +55,7 @@ pub static COMMANDS: &[(&str, Handler)] = &[
     ("getbit", bits::getbit),
     ("bitcount", bits::bitcount),
     ("bitpos", bits::bitpos),
+    ("bitop", bits::bitop),
 ];
 
 /// A string value holding `data`.
