@@ -10,11 +10,13 @@
 //! - [`longdouble`]: the 80-bit extended arithmetic INCRBYFLOAT computes in, on the
 //!   exact integers of [`bignum`].
 //! - [`bits`]: SETBIT, GETBIT, BITCOUNT, BITPOS and BITOP.
+//! - [`bitfield`]: BITFIELD and BITFIELD_RO.
 //!
 //! A value that changes (APPEND, SETRANGE, INCR …) is rebuilt as a new `Sds`: the inline
 //! form has no spare room to grow into, and the boxed form has exactly the bytes it needs.
 
 pub mod bignum;
+pub mod bitfield;
 pub mod bits;
 pub mod counter;
 pub mod longdouble;
@@ -56,6 +58,8 @@ pub static COMMANDS: &[(&str, Handler)] = &[
     ("bitcount", bits::bitcount),
     ("bitpos", bits::bitpos),
     ("bitop", bits::bitop),
+    ("bitfield", bitfield::bitfield),
+    ("bitfield_ro", bitfield::bitfield_ro),
 ];
 
 /// A string value holding `data`.
