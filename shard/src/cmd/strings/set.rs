@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use super::{read_str, string_value};
 use crate::cmd::{args, err, CmdError, CmdResult, Ctx};
+use crate::db::Value;
 
 /// How an expiry argument is to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,16 +260,19 @@ pub(super) fn getex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let o = parse_options(argv, Grammar::GetEx)?;
     let now = ctx.now;
     let key = &argv[1][..];
-    let Some(value) = read_str(&mut ctx.srv.db, key, now)? else {
+    if read_str(&mut ctx.srv.db, key, now)?.is_none() {
         ctx.out.null();
         return Ok(());
-    };
-    let value = value.clone();
+    }
+    // A missing key answers null and a wrong type WRONGTYPE before the expiry argument is
+    // looked at, as in Redis.
     let expire_at = match o.expire {
         Some((kind, arg)) => Some((kind, parse_expire_option(kind, arg, now, ctx.spec.name)?)),
         None => None,
     };
-    ctx.out.bulk(&value);
+    if let Some(Value::Str(s)) = ctx.srv.db.peek(key, now).map(|e| &e.value) {
+        ctx.out.bulk(s);
+    }
     match expire_at {
         Some((kind, at)) if !kind.relative() && at <= now => {
             ctx.srv.db.remove(key);
