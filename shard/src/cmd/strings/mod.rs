@@ -12,8 +12,20 @@
 //! - [`bits`]: SETBIT, GETBIT, BITCOUNT, BITPOS and BITOP.
 //! - [`bitfield`]: BITFIELD and BITFIELD_RO.
 //!
-//! A value that changes (APPEND, SETRANGE, INCR …) is rebuilt as a new `Sds`: the inline
-//! form has no spare room to grow into, and the boxed form has exactly the bytes it needs.
+//! A value edited within its length (SETRANGE, SETBIT, BITFIELD) is changed in place, so a
+//! large bitmap costs no copy per bit. One that grows (APPEND, or an edit past the end) is
+//! rebuilt as a new `Sds` around the same buffer: the boxed form keeps no spare capacity,
+//! so growth goes through the allocator's reallocation. A counter gets a new `Sds`.
+//!
+//! # Propagation
+//! Some of these commands are not deterministic as sent, and Redis rewrites them before
+//! they reach the AOF or a replica; the AOF must record the same forms:
+//! - SET with EX/PX/EXAT/PXAT, SETEX and PSETEX: `SET key value PXAT <ms>` (absolute);
+//!   SET with GET but no expiry: the same SET without its GET arguments.
+//! - GETEX: `PEXPIREAT key <ms>`, `DEL key` (an absolute time already past), `PERSIST key`,
+//!   or nothing when it changed nothing.
+//! - GETDEL: `DEL key`. GETSET: `SET key value`.
+//! - INCRBYFLOAT: `SET key <result> KEEPTTL`, so float formatting never differs on replay.
 
 pub mod bignum;
 pub mod bitfield;
@@ -73,16 +85,6 @@ pub fn read_str<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Result<Option<&'a S
     match db.get(key, now) {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s)),
-        Some(_) => Err(err::WRONGTYPE.into()),
-    }
-}
-
-/// The string at `key` for a write (lazy expiry, no stats): None when missing, or
-/// WRONGTYPE.
-pub fn write_str<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Result<Option<&'a Sds>, CmdError> {
-    match db.get_mut(key, now) {
-        None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(&*s)),
         Some(_) => Err(err::WRONGTYPE.into()),
     }
 }
