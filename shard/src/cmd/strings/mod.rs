@@ -236,3 +236,6 @@ fn strlen(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     ctx.out.int(n as i64);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
