@@ -11,7 +11,9 @@
 //!   Redis itself leaves unordered, random or time-dependent.
 //! - [`state`]: a canonical dump of the whole keyspace, compared now and then so that a
 //!   silent divergence (a wrong write with a right reply) is caught near its cause.
-//! - [`runner`]: runs a stream against both servers and reports.
+//! - [`runner`]: runs a stream against both servers and reports. Run against a second
+//!   `redis-server` ([`Peer::Redis`]), it checks the harness itself: any difference
+//!   then is a generator or comparison that depends on timing or randomness.
 //!
 //! # Environment
 //! - `SHOAL_DIFF_SEED`: the seed (default: random, always printed so a failure can be

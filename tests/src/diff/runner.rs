@@ -225,15 +225,17 @@ pub fn run_against(
         }
         let mut cmd = gen(&mut g);
         mutate(&mut g, &mut cmd);
-        if let Some(key) = cmd.lex_key.and_then(|i| cmd.args.get(i)) {
-            if !pair.uniform_scores(key) {
-                out.skipped += 1;
-                continue;
+        let defined = match cmd.lex_key.and_then(|i| cmd.args.get(i)) {
+            Some(key) => pair.uniform_scores(key),
+            None => true,
+        };
+        if defined {
+            let follow = std::mem::take(&mut cmd.then);
+            for c in std::iter::once(cmd).chain(follow) {
+                pair.compare(i, &c, &mut out);
             }
-        }
-        let follow = std::mem::take(&mut cmd.then);
-        for c in std::iter::once(cmd).chain(follow) {
-            pair.compare(i, &c, &mut out);
+        } else {
+            out.skipped += 1;
         }
         if out.crashed.is_some() {
             break;
@@ -288,7 +290,13 @@ struct Pair {
     redis: RawClient,
     shoal: RawClient,
     resp3: bool,
+    /// Shoal's I/O failures in a row; a shard that keeps timing out is treated as
+    /// stopped, or a hung shard would cost the read timeout once per command.
+    failures_in_row: usize,
 }
+
+/// I/O failures in a row after which shoal counts as stopped.
+const MAX_FAILURES_IN_ROW: usize = 3;
 
 impl Pair {
     fn start(peer: Peer) -> Pair {
@@ -305,6 +313,7 @@ impl Pair {
             redis,
             shoal,
             resp3: false,
+            failures_in_row: 0,
         }
     }
 
@@ -350,7 +359,10 @@ impl Pair {
         });
         let shoal = self.shoal.call(args).map_err(|e| e.to_string());
         if shoal.is_err() {
+            self.failures_in_row += 1;
             self.reconnect_shoal();
+        } else {
+            self.failures_in_row = 0;
         }
         (redis, shoal)
     }
@@ -393,9 +405,15 @@ impl Pair {
                 shoal: shown(&shoal),
             });
         }
-        if !self.shoal_server.is_running() && out.crashed.is_none() {
+        let stopped = !self.shoal_server.is_running();
+        if (stopped || self.failures_in_row >= MAX_FAILURES_IN_ROW) && out.crashed.is_none() {
             out.crashed = Some(format!(
-                "after #{index} {}\n{}",
+                "{} after #{index} {}\n{}",
+                if stopped {
+                    "exited"
+                } else {
+                    "stopped answering"
+                },
                 describe(&cmd.args),
                 self.shoal_server.log()
             ));
