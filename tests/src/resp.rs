@@ -5,6 +5,11 @@
 //! connection: a server that sends a RESP2 null on a RESP3 connection should fail a
 //! comparison, not derail the reader. [`Reply::encode`] gives back the exact bytes,
 //! so a normalised tree can be compared byte for byte as well.
+//!
+//! `redis-protocol`'s decoder is not used for this: it keeps RESP3 maps and sets in
+//! hash containers (losing the order a comparison must see), parses doubles to `f64`
+//! (losing their text), and refuses RESP2 nulls on RESP3. The unit tests below check
+//! this parser against its encoders instead.
 
 use std::fmt::Write as _;
 
@@ -391,6 +396,50 @@ mod tests {
             .unwrap();
         assert_eq!(used2, n);
         assert_eq!(back, frame);
+    }
+
+    #[test]
+    fn reads_what_redis_protocol_encodes_as_resp3() {
+        use redis_protocol::resp3::encode::complete::encode as enc3;
+        use redis_protocol::resp3::types::OwnedFrame as F3;
+        let frame = F3::Array {
+            data: vec![
+                F3::Double {
+                    data: 1.5,
+                    attributes: None,
+                },
+                F3::Null,
+                F3::Boolean {
+                    data: true,
+                    attributes: None,
+                },
+                F3::BlobString {
+                    data: b"x\r\ny".to_vec(),
+                    attributes: None,
+                },
+                F3::Number {
+                    data: i64::MIN,
+                    attributes: None,
+                },
+            ],
+            attributes: None,
+        };
+        let mut buf = vec![0u8; 256];
+        let n = enc3(&mut buf, &frame, false).unwrap();
+        buf.truncate(n);
+        let (r, used) = parse(&buf).unwrap().unwrap();
+        assert_eq!(used, n);
+        assert_eq!(r.encode(), buf);
+        assert_eq!(
+            r,
+            Reply::Array(vec![
+                Reply::Double(b"1.5".to_vec()),
+                Reply::Null,
+                Reply::Bool(true),
+                Reply::Bulk(b"x\r\ny".to_vec()),
+                Reply::Int(i64::MIN),
+            ])
+        );
     }
 
     #[test]

@@ -254,3 +254,27 @@ pub fn redis_available() -> io::Result<()> {
         .status()
         .map(|_| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_and_bindable() {
+        let a = free_port();
+        let b = free_port();
+        assert_ne!(a, b);
+        assert_ne!(a, 6379);
+        TcpListener::bind(("127.0.0.1", b)).expect("the port is free");
+    }
+
+    #[test]
+    fn temp_dirs_are_removed_on_drop() {
+        let path = {
+            let d = TempDir::new("unit");
+            fs::write(d.path().join("f"), b"x").unwrap();
+            d.path().to_path_buf()
+        };
+        assert!(!path.exists());
+    }
+}

@@ -269,6 +269,15 @@ fn mutate(g: &mut Gen, cmd: &mut Cmd) {
     }
 }
 
+/// A command for a report, cut like replies are.
+fn shown_command(args: &[Vec<u8>]) -> String {
+    let text = describe(args);
+    match text.char_indices().nth(MAX_SHOWN_REPLY) {
+        Some((cut, _)) => format!("{} … ({} arguments)", &text[..cut], args.len()),
+        None => text,
+    }
+}
+
 fn shown(r: &Result<Frame, String>) -> String {
     match r {
         Ok(f) if f.raw.len() > MAX_SHOWN_REPLY => {
@@ -400,7 +409,7 @@ impl Pair {
         } else {
             out.mismatches.push(Mismatch {
                 index,
-                command: describe(&cmd.args),
+                command: shown_command(&cmd.args),
                 redis: shown(&Ok(redis.clone())),
                 shoal: shown(&shoal),
             });
@@ -438,7 +447,7 @@ impl Pair {
         } else {
             out.state_mismatches.push(Mismatch {
                 index,
-                command: describe(&args),
+                command: shown_command(&args),
                 redis: shown(&Ok(redis.clone())),
                 shoal: shown(&shoal),
             });
