@@ -4,6 +4,9 @@
 //! `SHOAL_DIFF_SEED=<n>` replays a run; `SHOAL_DIFF_COMMANDS=<n>` (or
 //! `SHOAL_DIFF_COMMANDS_<TEST NAME>`) changes its length. Run one with its report:
 //! `cargo test -p shoal-tests --test differential hashes -- --nocapture`.
+//! `SHOAL_DIFF_FOREIGN=basic` keeps the generic key commands out of the data-type
+//! streams, and `SHOAL_BIN=<path>` runs them against another build (for example a
+//! family's branch before it is merged).
 
 use shoal_tests::diff::{self, hash, keys, list, set, strings, zset, Cmd, Gen, Peer};
 
