@@ -87,7 +87,8 @@ pub async fn serve<S>(
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        out.error(&e.0);
+                        // Redis sends protocol errors with the generic ERR code.
+                        out.error(&format!("ERR {}", e.0));
                         client.close_after_reply = true;
                         tracing::debug!(error = %e, "protocol error");
                         break;

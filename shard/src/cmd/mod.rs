@@ -178,8 +178,12 @@ pub fn wrong_arity(full_name: &str) -> CmdError {
     ))
 }
 
+/// At most `max` bytes of `b`, ending at its first NUL: Redis formats these names with
+/// C's `%.*s`, which stops there.
 fn trunc(b: &[u8], max: usize) -> String {
-    String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
+    let b = &b[..b.len().min(max)];
+    let b = b.iter().position(|&c| c == 0).map_or(b, |nul| &b[..nul]);
+    String::from_utf8_lossy(b).into_owned()
 }
 
 fn unknown_command(args: &[Bytes]) -> CmdError {
@@ -275,6 +279,19 @@ mod tests {
         assert_eq!(
             resolve(&a("get")).err().map(|e| e.text().to_string()),
             Some("ERR wrong number of arguments for 'get' command".to_string())
+        );
+    }
+
+    #[test]
+    fn unknown_command_args_end_at_nul() {
+        let args = [
+            Bytes::from_static(b"fo\x00o"),
+            Bytes::from_static(b"k"),
+            Bytes::from_static(b"\x00\xfe\xff"),
+        ];
+        assert_eq!(
+            resolve(&args).err().map(|e| e.text().to_string()),
+            Some("ERR unknown command 'fo', with args beginning with: 'k' '' ".to_string())
         );
     }
 }
