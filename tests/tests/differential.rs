@@ -110,7 +110,6 @@ fn basic_get_set() {
 
 // Enabled when the strings and keys families land.
 #[test]
-#[ignore = "enabled when the strings and keys families land"]
 fn strings_keys_expiry() {
     check("strings_keys_expiry", 10_000);
 }

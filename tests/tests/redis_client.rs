@@ -56,7 +56,6 @@ fn hello_3_switches_to_resp3() {
 }
 
 #[test]
-#[ignore = "enabled when the strings and keys families land"]
 fn incr_expire_mget() {
     let shard = Shard::start();
     incr_expire_mget_on(shard.port());
