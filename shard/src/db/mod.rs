@@ -134,6 +134,12 @@ impl Db {
         self.keys.get(key)
     }
 
+    /// The value at `key` with no side effects at all, for commands that read several keys
+    /// at once after a first [`Db::get`] pass has expired them and counted the lookups.
+    pub fn value(&self, key: &[u8]) -> Option<&Value> {
+        self.keys.get(key).map(|e| &e.value)
+    }
+
     pub fn contains(&mut self, key: &[u8], now: i64) -> bool {
         self.expire_if_needed(key, now);
         self.keys.contains_key(key)
