@@ -145,7 +145,8 @@ impl ZSet {
                 return;
             }
             let mut v = Vec::with_capacity(len);
-            b.tree.for_range(0, len, &mut |s, m| v.push((s, m.clone())));
+            b.tree
+                .for_range(0, len, &mut |s, m| v.push((compact_score(s), m.clone())));
             *self = ZSet::Listpack(v);
         }
     }
@@ -160,6 +161,7 @@ impl ZSet {
         }
         match self {
             ZSet::Listpack(v) => {
+                let score = compact_score(score);
                 let at = v.partition_point(|(s, m)| cmp_entry(*s, m, score, member).is_lt());
                 v.insert(at, (score, Sds::new(member)));
             }
@@ -286,6 +288,16 @@ impl ZSet {
                 pos
             }
         }
+    }
+}
+
+/// The score a compact set keeps. Redis stores integral scores there as integers, which
+/// turns -0 into 0; doing the same keeps ZSCORE and ZRANGE replies identical.
+fn compact_score(score: f64) -> f64 {
+    if score == 0.0 {
+        0.0
+    } else {
+        score
     }
 }
 
