@@ -65,6 +65,26 @@ pub fn pop_for_blocking(
     Ok(true)
 }
 
+/// The immediate path of BZPOPMIN/BZPOPMAX/BZMPOP: pops from the first of `keys` that
+/// holds a sorted set, replying as [`pop_for_blocking`] does. Returns false, writing
+/// nothing, when no key has data and the client should block. A key of another type is
+/// WRONGTYPE, checked in key order as Redis does.
+pub fn try_pop_first(
+    srv: &mut Server,
+    out: &mut Reply,
+    keys: &[Bytes],
+    now: i64,
+    max: bool,
+    count: Option<usize>,
+) -> Result<bool, CmdError> {
+    for key in keys {
+        if pop_for_blocking(srv, out, key, now, max, count)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn reply_mpop(out: &mut Reply, key: &[u8], popped: &[(f64, Sds)]) {
     out.array(2);
     out.bulk(key);
@@ -262,4 +282,69 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     reply_scored(out, &entries, withscores);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ShardConfig;
+    use crate::db::zset::{Limits, ZSet};
+    use crate::db::Value;
+
+    fn server_with(key: &[u8], entries: &[(f64, &str)]) -> Server {
+        let mut srv = Server::new(ShardConfig::default());
+        let mut z = ZSet::for_first(1, Limits::default());
+        for (s, m) in entries {
+            z.insert(*s, m.as_bytes(), Limits::default());
+        }
+        srv.db.insert_new(key, Value::ZSet(Box::new(z)));
+        srv
+    }
+
+    #[test]
+    fn blocking_core_pops_and_deletes() {
+        let mut srv = server_with(b"z", &[(1.0, "a"), (2.0, "b")]);
+        srv.db.set(b"s", Value::str(b"x"), false);
+        let mut out = Reply::new(shoal_proto::Protocol::Resp2);
+        let keys = [Bytes::from_static(b"none"), Bytes::from_static(b"z")];
+        assert!(try_pop_first(&mut srv, &mut out, &keys, 0, true, None).unwrap());
+        assert_eq!(&out.buf[..], b"*3\r\n$1\r\nz\r\n$1\r\nb\r\n$1\r\n2\r\n");
+        let mut out = Reply::new(shoal_proto::Protocol::Resp2);
+        assert!(pop_for_blocking(&mut srv, &mut out, b"z", 0, false, Some(5)).unwrap());
+        assert_eq!(
+            &out.buf[..],
+            b"*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"
+        );
+        assert!(srv.db.value(b"z").is_none(), "an emptied set is deleted");
+        assert_eq!(srv.dirty, 2);
+        let mut out = Reply::new(shoal_proto::Protocol::Resp2);
+        assert!(!pop_for_blocking(&mut srv, &mut out, b"z", 0, false, None).unwrap());
+        assert!(out.buf.is_empty());
+        let keys = [Bytes::from_static(b"s")];
+        assert!(try_pop_first(&mut srv, &mut out, &keys, 0, false, None).is_err());
+    }
+
+    #[test]
+    fn mpop_arguments() {
+        let a = |s: &str| {
+            s.split(' ')
+                .map(|x| Bytes::copy_from_slice(x.as_bytes()))
+                .collect::<Vec<_>>()
+        };
+        let argv = a("zmpop 2 k1 k2 MAX COUNT 3");
+        let (keys, max, count) = parse_mpop(&argv, 1).unwrap();
+        assert_eq!((keys.len(), max, count), (2, true, 3));
+        for (bad, want) in [
+            ("zmpop 0 k MIN", "ERR numkeys should be greater than 0"),
+            ("zmpop 3 k MIN", "ERR syntax error"),
+            (
+                "zmpop 1 k MIN COUNT 0",
+                "ERR count should be greater than 0",
+            ),
+            ("zmpop 1 k MIN COUNT 1 COUNT 1", "ERR syntax error"),
+            ("zmpop 1 k LEFT", "ERR syntax error"),
+        ] {
+            assert_eq!(parse_mpop(&a(bad), 1).unwrap_err().text(), want, "{bad}");
+        }
+    }
 }

@@ -154,7 +154,9 @@ impl ZSet {
     /// Sets `member`'s score, adding it when absent. Returns the previous score.
     pub fn insert(&mut self, score: f64, member: &[u8], limits: Limits) -> Option<f64> {
         let old = self.remove(member);
-        if let ZSet::Listpack(v) = self {
+        // Only a new member can make a compact set convert; a score update never does,
+        // even after the limits were lowered.
+        if let (ZSet::Listpack(v), None) = (&*self, old) {
             if v.len() + 1 > limits.entries || member.len() > limits.value {
                 self.convert_to_skiplist();
             }
