@@ -134,9 +134,9 @@ impl Db {
         self.keys.get(key)
     }
 
-    /// The value at `key` with no side effects at all, for commands that read several keys
-    /// at once after a first [`Db::get`] pass has expired them and counted the lookups.
-    pub fn value(&self, key: &[u8]) -> Option<&Value> {
+    /// A value already looked up with [`Db::get`] in the same command: no expiry check,
+    /// no accounting. Lets multi-key commands (SINTER …) borrow several values at once.
+    pub fn value_ref(&self, key: &[u8]) -> Option<&Value> {
         self.keys.get(key).map(|e| &e.value)
     }
 

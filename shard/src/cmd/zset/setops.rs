@@ -202,7 +202,7 @@ fn generic(
         .iter()
         .zip(weights)
         .map(|(k, w)| {
-            let src = match db.value(k) {
+            let src = match db.value_ref(k) {
                 Some(Value::ZSet(z)) => Src::Z(z),
                 Some(Value::Set(s)) => {
                     let v = set_members(s);
