@@ -315,7 +315,10 @@ mod tests {
             &out.buf[..],
             b"*2\r\n$1\r\nz\r\n*1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"
         );
-        assert!(srv.db.value_ref(b"z").is_none(), "an emptied set is deleted");
+        assert!(
+            srv.db.value_ref(b"z").is_none(),
+            "an emptied set is deleted"
+        );
         assert_eq!(srv.dirty, 2);
         let mut out = Reply::new(shoal_proto::Protocol::Resp2);
         assert!(!pop_for_blocking(&mut srv, &mut out, b"z", 0, false, None).unwrap());

@@ -74,7 +74,10 @@ fn add_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], mut f: AddFlags) -> CmdResult 
     let create = if f.xx {
         None
     } else {
-        Some(ZSet::for_first(items[0].1.len(), lim))
+        Some(ZSet::for_first(
+            items.first().map_or(0, |(_, m)| m.len()),
+            lim,
+        ))
     };
     let outcome = modify(&mut ctx.srv.db, &argv[1], now, create, |z| {
         let mut added = 0i64;
