@@ -16,6 +16,9 @@ pub mod read;
 pub mod setops;
 pub mod write;
 
+#[cfg(test)]
+mod script_tests;
+
 use bytes::Bytes;
 use shoal_proto::Reply;
 
