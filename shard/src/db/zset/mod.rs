@@ -235,6 +235,14 @@ impl ZSet {
         }
     }
 
+    /// Every entry in ascending order (AOF rewrite, DUMP, SORT, COPY-like walks).
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (f64, &Sds)> + '_> {
+        match self {
+            ZSet::Listpack(v) => Box::new(v.iter().map(|(s, m)| (*s, m))),
+            ZSet::Skiplist(b) => Box::new(b.tree.iter()),
+        }
+    }
+
     /// The entries of ranks `start..end` in ascending order, or descending when `rev`
     /// (then ranks count from the highest score).
     pub fn collect_range(&self, start: usize, end: usize, rev: bool) -> Vec<(f64, Sds)> {
@@ -319,10 +327,14 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     fn members(z: &ZSet) -> Vec<(f64, Vec<u8>)> {
-        z.collect_range(0, z.len(), false)
+        let ranged: Vec<(f64, Vec<u8>)> = z
+            .collect_range(0, z.len(), false)
             .into_iter()
             .map(|(s, m)| (s, m.to_vec()))
-            .collect()
+            .collect();
+        let walked: Vec<(f64, Vec<u8>)> = z.iter().map(|(s, m)| (s, m.to_vec())).collect();
+        assert_eq!(ranged, walked);
+        ranged
     }
 
     #[test]

@@ -286,6 +286,16 @@ impl Tree {
         }
     }
 
+    /// Every entry in ascending order.
+    pub fn iter(&self) -> Iter<'_> {
+        let mut it = Iter {
+            tree: self,
+            stack: Vec::new(),
+        };
+        it.push_left(self.root);
+        it
+    }
+
     /// Approximate heap bytes owned, for memory accounting.
     pub fn heap_size(&self) -> usize {
         self.nodes.capacity() * std::mem::size_of::<Node>()
@@ -295,6 +305,33 @@ impl Tree {
                 .iter()
                 .map(|n| n.member.heap_size())
                 .sum::<usize>()
+    }
+}
+
+/// An in-order walk with an explicit stack, so no recursion and no allocation per step.
+pub struct Iter<'a> {
+    tree: &'a Tree,
+    stack: Vec<u32>,
+}
+
+impl Iter<'_> {
+    fn push_left(&mut self, mut t: u32) {
+        while t != NIL {
+            self.stack.push(t);
+            t = self.tree.nodes[t as usize].left;
+        }
+    }
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (f64, &'a Sds);
+
+    fn next(&mut self) -> Option<(f64, &'a Sds)> {
+        let t = self.stack.pop()?;
+        let tree = self.tree;
+        let n = &tree.nodes[t as usize];
+        self.push_left(n.right);
+        Some((n.score, &n.member))
     }
 }
 
@@ -349,6 +386,8 @@ mod tests {
                     .cloned()
                     .collect();
                 assert_eq!(seen, want);
+                let all: Vec<_> = tree.iter().map(|(s, m)| (s, m.to_vec())).collect();
+                assert_eq!(all, model);
             }
         }
     }
