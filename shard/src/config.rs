@@ -17,6 +17,8 @@ pub struct ShardConfig {
     pub timeout: u64,
     pub proto_max_bulk_len: u64,
     pub client_query_buffer_limit: u64,
+    pub zset_max_listpack_entries: u64,
+    pub zset_max_listpack_value: u64,
 }
 
 impl Default for ShardConfig {
@@ -35,6 +37,8 @@ impl Default for ShardConfig {
             timeout: 0,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod connection;
 pub mod keys;
 pub mod server;
 pub mod strings;
+pub mod zset;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -102,6 +103,7 @@ static FAMILIES: &[&[(&str, Handler)]] = &[
     keys::COMMANDS,
     server::COMMANDS,
     strings::COMMANDS,
+    zset::COMMANDS,
 ];
 
 fn families() -> &'static [&'static [(&'static str, Handler)]] {
