@@ -137,7 +137,6 @@ fn sets() {
 
 // Enabled when the family lands.
 #[test]
-#[ignore = "enabled when the sorted-set family lands"]
 fn zsets() {
     check("zsets", 2_500);
 }
