@@ -8,12 +8,14 @@
 //! - [`config`]: the shard's settings.
 //! - [`db`]: the keyspace and value types.
 //! - [`cmd`]: the commands, one module per family, and dispatch.
+//! - [`blocking`]: clients blocked on keys (BLPOP and friends), served in order.
 //! - [`glob`]: Redis's glob matching.
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 // Tests may unwrap: a panic there is a failed assertion, not a crashed server.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod blocking;
 pub mod client;
 pub mod cmd;
 pub mod config;
