@@ -100,9 +100,7 @@ impl Blocking {
 
     /// Collects the reply of a client whose wait ended, and forgets it.
     pub fn take_outcome(&mut self, id: u64) -> Option<Outcome> {
-        if self.waiters.get(&id)?.outcome.is_none() {
-            return None;
-        }
+        self.waiters.get(&id)?.outcome.as_ref()?;
         self.waiters.remove(&id).and_then(|w| w.outcome)
     }
 

@@ -253,6 +253,15 @@ fn runs_inside_multi(spec: &CommandSpec) -> bool {
 /// Replies with a check's error; inside MULTI it also dooms the transaction, and a
 /// rejected EXEC ends it at once.
 fn reject(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes], e: &CmdError) {
+    // A command shoal does not serve but that Redis forbids in MULTI (SAVE, SHUTDOWN …)
+    // gets the transaction error, which is what a client inside MULTI checks for.
+    let no_multi = client.tx.is_some()
+        && args
+            .first()
+            .and_then(|name| command::lookup(name))
+            .is_some_and(|s| !implemented(s) && s.flags.has(shoal_proto::Flags::NO_MULTI));
+    let no_multi_err = CmdError::Static("ERR Command not allowed inside a transaction");
+    let e = if no_multi { &no_multi_err } else { e };
     if let Some(tx) = client.tx.as_mut() {
         tx.failed = true;
         if args

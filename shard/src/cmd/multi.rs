@@ -202,7 +202,7 @@ fn watch(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 && ctx.srv.db.contains_raw(key);
             let w = &mut ctx.srv.watches;
             let mine = w.clients.entry(id).or_default();
-            if mine.iter().any(|(k, _)| &**k == &key[..]) {
+            if mine.iter().any(|(k, _)| **k == key[..]) {
                 continue;
             }
             mine.push((Sds::new(key), expired));

@@ -1,0 +1,172 @@
+//! Connections driven over in-memory pipes: blocking order, transactions, timeouts.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::task::LocalSet;
+
+use super::serve;
+use crate::config::ShardConfig;
+use crate::state::Server;
+
+fn resp(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+fn connect(shared: &Rc<RefCell<Server>>) -> DuplexStream {
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    tokio::task::spawn_local(serve(
+        shared.clone(),
+        theirs,
+        "test:1".into(),
+        "test:0".into(),
+        false,
+    ));
+    ours
+}
+
+async fn send(c: &mut DuplexStream, args: &[&str]) {
+    c.write_all(&resp(args)).await.unwrap();
+}
+
+/// Reads until exactly `expected` has arrived, or fails after a second.
+async fn expect(c: &mut DuplexStream, expected: &str) {
+    let mut got = Vec::new();
+    let read = async {
+        while got.len() < expected.len() {
+            let mut buf = [0u8; 1024];
+            let n = c.read(&mut buf).await.unwrap();
+            assert!(n > 0, "connection closed");
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(1), read)
+        .await
+        .is_err()
+    {
+        panic!(
+            "timed out waiting for {expected:?}, got {:?}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    assert_eq!(String::from_utf8_lossy(&got), expected);
+}
+
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}
+
+fn run(f: impl std::future::Future<Output = ()>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    LocalSet::new().block_on(&rt, f);
+}
+
+#[test]
+fn blocked_clients_are_served_in_order() {
+    run(async {
+        let shared = Rc::new(RefCell::new(Server::new(ShardConfig::default())));
+        let mut a = connect(&shared);
+        let mut b = connect(&shared);
+        let mut c = connect(&shared);
+        send(&mut a, &["BLPOP", "k", "0"]).await;
+        settle().await;
+        send(&mut b, &["BRPOP", "other", "k", "0"]).await;
+        settle().await;
+        assert_eq!(shared.borrow().blocking.blocked_clients(), 2);
+        // The pushing client's next command runs after both waiters were served.
+        send(&mut c, &["RPUSH", "k", "x", "y", "z"]).await;
+        send(&mut c, &["LRANGE", "k", "0", "-1"]).await;
+        expect(&mut c, ":3\r\n*1\r\n$1\r\ny\r\n").await;
+        expect(&mut a, "*2\r\n$1\r\nk\r\n$1\r\nx\r\n").await;
+        expect(&mut b, "*2\r\n$1\r\nk\r\n$1\r\nz\r\n").await;
+        assert_eq!(shared.borrow().blocking.blocked_clients(), 0);
+    });
+}
+
+#[test]
+fn timeout_replies_null_and_pipeline_resumes() {
+    run(async {
+        let shared = Rc::new(RefCell::new(Server::new(ShardConfig::default())));
+        let mut a = connect(&shared);
+        let mut pipeline = resp(&["BLPOP", "k", "0.05"]);
+        pipeline.extend(resp(&["PING"]));
+        a.write_all(&pipeline).await.unwrap();
+        expect(&mut a, "*-1\r\n+PONG\r\n").await;
+    });
+}
+
+#[test]
+fn blmove_chain_and_exec_wakes() {
+    run(async {
+        let shared = Rc::new(RefCell::new(Server::new(ShardConfig::default())));
+        let mut a = connect(&shared);
+        let mut b = connect(&shared);
+        let mut c = connect(&shared);
+        send(&mut a, &["BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"]).await;
+        settle().await;
+        send(&mut b, &["BLPOP", "dst", "0"]).await;
+        settle().await;
+        send(&mut c, &["MULTI"]).await;
+        send(&mut c, &["LPUSH", "src", "v"]).await;
+        send(&mut c, &["BLPOP", "empty", "0"]).await;
+        send(&mut c, &["EXEC"]).await;
+        expect(&mut c, "+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1\r\n*-1\r\n").await;
+        expect(&mut a, "$1\r\nv\r\n").await;
+        expect(&mut b, "*2\r\n$3\r\ndst\r\n$1\r\nv\r\n").await;
+        assert_eq!(shared.borrow_mut().db.len(), 0);
+    });
+}
+
+#[test]
+fn watch_is_invalidated_by_another_client() {
+    run(async {
+        let shared = Rc::new(RefCell::new(Server::new(ShardConfig::default())));
+        let mut a = connect(&shared);
+        let mut b = connect(&shared);
+        send(&mut a, &["WATCH", "k"]).await;
+        expect(&mut a, "+OK\r\n").await;
+        send(&mut b, &["RPUSH", "k", "1"]).await;
+        expect(&mut b, ":1\r\n").await;
+        send(&mut a, &["MULTI"]).await;
+        send(&mut a, &["LPOP", "k"]).await;
+        send(&mut a, &["EXEC"]).await;
+        expect(&mut a, "+OK\r\n+QUEUED\r\n*-1\r\n").await;
+        // Unwatched after EXEC: the next transaction runs.
+        send(&mut a, &["MULTI"]).await;
+        send(&mut a, &["LPOP", "k"]).await;
+        send(&mut a, &["NOPE"]).await;
+        send(&mut a, &["EXEC"]).await;
+        expect(
+            &mut a,
+            "+OK\r\n+QUEUED\r\n-ERR unknown command 'NOPE', with args beginning with: \r\n\
+             -EXECABORT Transaction discarded because of previous errors.\r\n",
+        )
+        .await;
+    });
+}
+
+#[test]
+fn disconnected_waiter_is_forgotten() {
+    run(async {
+        let shared = Rc::new(RefCell::new(Server::new(ShardConfig::default())));
+        let mut a = connect(&shared);
+        let mut c = connect(&shared);
+        send(&mut a, &["BLPOP", "k", "0"]).await;
+        settle().await;
+        drop(a);
+        settle().await;
+        assert_eq!(shared.borrow().blocking.blocked_clients(), 0);
+        send(&mut c, &["RPUSH", "k", "x"]).await;
+        send(&mut c, &["LLEN", "k"]).await;
+        expect(&mut c, ":1\r\n:1\r\n").await;
+    });
+}
