@@ -244,8 +244,9 @@ fn serve_key(srv: &mut Server, key: &Sds) {
         let now = crate::state::now_ms();
         match srv.db.peek(key, now) {
             Some(e) if e.value.type_name() == wanted => {}
-            // Nothing (left) to serve: later waiters keep their place.
-            _ => return,
+            // Nothing (left) for this waiter; one waiting for another type may still be
+            // served.
+            _ => continue,
         }
         let argv = w.argv.clone();
         let proto = w.proto;
