@@ -8,7 +8,8 @@
 //! - a command changes one of the keys (`signal_ready`, called by the dispatcher for the
 //!   keys of every command that made the dataset dirty); after that command,
 //!   [`handle_ready`] re-runs the waiting command, first come first served, for as long
-//!   as the key holds a value of the awaited type. A re-run that would block again leaves
+//!   as the key holds a value of the awaited type; a command over several keys should
+//!   take from [`serving_key`] only, when it is one of its keys. A re-run that would block again leaves
 //!   the client waiting in its place; any other reply unblocks it;
 //! - its deadline passes: the reply is a null array, as Redis replies to a timed-out pop;
 //! - CLIENT UNBLOCK ([`unblock`]), CLIENT KILL or a disconnect.
@@ -61,6 +62,8 @@ pub struct Blocking {
     waiters: HashMap<u64, Waiter>,
     ready: Vec<Sds>,
     ready_set: HashSet<Sds>,
+    /// The key being served while a waiter's command re-runs.
+    serving: Option<Sds>,
 }
 
 impl Blocking {
@@ -74,7 +77,7 @@ impl Blocking {
 
     /// True while `id` waits (or has a reply not yet collected by its connection).
     pub fn is_blocked(&self, id: u64) -> bool {
-        self.waiters.contains_key(&id)
+        !self.waiters.is_empty() && self.waiters.contains_key(&id)
     }
 
     /// True when some client waits on `key`; cheap enough for every write.
@@ -146,6 +149,13 @@ impl Blocking {
         self.detach(id);
         self.waiters.remove(&id);
     }
+}
+
+/// While a waiter's command re-runs, the ready key it is being served from. A command
+/// over several keys pops from this one only, as Redis serves a waiter from the key
+/// that became ready rather than from the first of its keys.
+pub fn serving_key<'a>(ctx: &'a Ctx<'_>) -> Option<&'a [u8]> {
+    ctx.srv.blocking.serving.as_deref()
 }
 
 /// False where a blocking command must answer at once instead (MULTI/EXEC, scripts).
@@ -260,7 +270,9 @@ fn serve_key(srv: &mut Server, key: &Sds) {
             continue;
         };
         let mut out = Reply::new(proto);
+        srv.blocking.serving = Some(key.clone());
         cmd::rerun_blocked(srv, &mut client, &mut out, &argv);
+        srv.blocking.serving = None;
         if client.block.take().is_some() {
             // Still nothing for this client (another key type, an emptied list): it
             // keeps its original deadline and place.

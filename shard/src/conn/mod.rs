@@ -1,6 +1,11 @@
 //! One client connection: read, parse every complete request in the buffer, run them
 //! back to back, then send all their replies in one write. A pipelined batch therefore
 //! costs one read and one write system call, however many commands it holds.
+//!
+//! After each command, clients blocked on keys that the command made ready are served
+//! (see [`crate::blocking`]). A connection whose own command blocked stops running its
+//! pipeline and parks until it is served, times out, is unblocked or killed; input that
+//! arrives meanwhile is buffered, and runs once the wait is over.
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -128,34 +128,44 @@ impl List {
     }
 
     /// Removes up to `count` elements equal to `value` (LREM): from the head when
-    /// `count > 0`, from the tail when `count < 0`, all of them when 0.
+    /// `count > 0`, from the tail when `count < 0`, all of them when 0. One pass, so
+    /// removing many elements from a long list stays linear.
     pub fn remove(&mut self, value: &[u8], count: i64) -> usize {
         let limit = if count == 0 {
             usize::MAX
         } else {
             count.unsigned_abs().min(usize::MAX as u64) as usize
         };
-        let mut removed = 0;
-        if count >= 0 {
-            let mut i = 0;
-            while i < self.items.len() && removed < limit {
-                if &*self.items[i] == value {
-                    self.items.remove(i);
-                    removed += 1;
-                } else {
-                    i += 1;
+        // From the tail, the matches to remove are those at or after the `limit`-th
+        // match counted backwards.
+        let first = if count < 0 {
+            let mut seen = 0;
+            let mut first = self.items.len();
+            for (i, e) in self.items.iter().enumerate().rev() {
+                if &**e == value {
+                    seen += 1;
+                    first = i;
+                    if seen == limit {
+                        break;
+                    }
                 }
             }
+            first
         } else {
-            let mut i = self.items.len();
-            while i > 0 && removed < limit {
-                i -= 1;
-                if &*self.items[i] == value {
-                    self.items.remove(i);
-                    removed += 1;
-                }
+            0
+        };
+        let mut removed = 0;
+        let mut i = 0;
+        self.items.retain(|e| {
+            let pos = i;
+            i += 1;
+            if pos >= first && removed < limit && &**e == value {
+                removed += 1;
+                false
+            } else {
+                true
             }
-        }
+        });
         self.bytes -= removed * value.len();
         removed
     }
@@ -236,6 +246,11 @@ mod tests {
         assert_eq!(items(&l), ["b", "a", "c", "a"]);
         assert_eq!(l.remove(b"a", 0), 2);
         assert_eq!(items(&l), ["b", "c"]);
+        let mut l = list(&["a", "b", "a"]);
+        assert_eq!(l.remove(b"a", -5), 2);
+        assert_eq!(l.remove(b"x", i64::MIN), 0);
+        assert_eq!(items(&l), ["b"]);
+        assert_eq!(l.bytes, 1);
     }
 
     #[test]

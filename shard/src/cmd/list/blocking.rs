@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::{move_one, mpop, parse_end, parse_mpop, write};
-use crate::blocking::{may_block, parse_timeout, BlockSpec};
+use crate::blocking::{may_block, parse_timeout, serving_key, BlockSpec};
 use crate::cmd::{CmdResult, Ctx, Handler};
 use crate::db::list::End;
 
@@ -25,11 +25,18 @@ fn wait(ctx: &mut Ctx<'_>, keys: Vec<Bytes>, deadline_ms: i64) {
     });
 }
 
+/// When re-run for a ready key among `keys`, just that key.
+fn served_keys(ctx: &Ctx<'_>, keys: &[Bytes]) -> Option<Vec<Bytes>> {
+    let k = serving_key(ctx)?;
+    keys.iter().find(|x| &x[..] == k).map(|x| vec![x.clone()])
+}
+
 fn bpop(ctx: &mut Ctx<'_>, argv: &[Bytes], end: End) -> CmdResult {
     let last = argv.len() - 1;
     let deadline = parse_timeout(&argv[last], ctx.now)?;
     let keys = &argv[1..last];
-    for key in keys {
+    let served = served_keys(ctx, keys);
+    for key in served.as_deref().unwrap_or(keys) {
         let Some(l) = write(ctx, key)? else {
             continue;
         };
@@ -94,7 +101,8 @@ fn brpoplpush(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 fn blmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let (keys, end, count) = parse_mpop(argv, 2)?;
     let deadline = parse_timeout(&argv[1], ctx.now)?;
-    if mpop(ctx, &keys, end, count)? {
+    let served = served_keys(ctx, &keys);
+    if mpop(ctx, served.as_deref().unwrap_or(&keys), end, count)? {
         return Ok(());
     }
     if !may_block(ctx) {
