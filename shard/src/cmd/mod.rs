@@ -272,7 +272,8 @@ fn reject(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]
             srv.watches.remove_client(client.id);
             let text = format!(
                 "EXECABORT Transaction discarded because of: {}",
-                e.text().trim_start_matches('-')
+                // Redis builds these reasons without the "ERR" code; other codes stay.
+                e.text().strip_prefix("ERR ").unwrap_or(e.text())
             );
             reply_error(srv, out, &CmdError::Owned(text));
             return;
