@@ -238,7 +238,9 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[B
     }
     call(srv, client, out, spec, handler, args, now_ms());
     if let Some(wait) = client.block.take() {
-        crate::blocking::block(srv, client.id, client.proto, wait, args);
+        if spec.flags.has(shoal_proto::Flags::BLOCKING) {
+            crate::blocking::block(srv, client.id, client.proto, wait, args);
+        }
     }
 }
 

@@ -130,9 +130,10 @@ pub fn touch_flushed(srv: &mut Server, existed: &[Sds]) {
     }
 }
 
-fn discard_transaction(srv: &mut Server, ctx_client: &mut crate::client::Client) {
-    ctx_client.tx = None;
-    srv.watches.remove_client(ctx_client.id);
+/// Leaves MULTI and forgets every WATCH of `client` (DISCARD, EXEC, and RESET).
+pub fn discard_transaction(srv: &mut Server, client: &mut crate::client::Client) {
+    client.tx = None;
+    srv.watches.remove_client(client.id);
 }
 
 /// MULTI
@@ -184,6 +185,8 @@ fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     ctx.out.array(queue.cmds.len());
     for (spec, handler, args) in &queue.cmds {
         super::call(ctx.srv, ctx.client, ctx.out, spec, *handler, args, ctx.now);
+        // Blocking is denied here; a stray request must not outlive the command.
+        ctx.client.block = None;
     }
     ctx.client.deny_blocking = before;
     Ok(())

@@ -170,3 +170,55 @@ fn disconnected_waiter_is_forgotten() {
         expect(&mut c, ":1\r\n:1\r\n").await;
     });
 }
+
+#[test]
+fn list_replies_and_errors_match_redis() {
+    run(async {
+        let shared = Rc::new(RefCell::new(Server::new(ShardConfig::default())));
+        let mut c = connect(&shared);
+        let script: &[(&[&str], &str)] = &[
+            (&["RPUSH", "l", "a", "b", "a"], ":3\r\n"),
+            (
+                &["LPOP", "l", "-1"],
+                "-ERR value is out of range, must be positive\r\n",
+            ),
+            (&["LPOP", "none", "2"], "*-1\r\n"),
+            (&["LPOS", "l", "a", "RANK", "-1"], ":2\r\n"),
+            (&["LPOS", "l", "a", "COUNT", "0"], "*2\r\n:0\r\n:2\r\n"),
+            (
+                &["LPOS", "l", "a", "MAXLEN", "-1"],
+                "-ERR MAXLEN can't be negative\r\n",
+            ),
+            (&["LSET", "none", "0", "x"], "-ERR no such key\r\n"),
+            (&["LSET", "l", "9", "x"], "-ERR index out of range\r\n"),
+            (
+                &["LMPOP", "0", "l", "LEFT"],
+                "-ERR numkeys should be greater than 0\r\n",
+            ),
+            (
+                &["LMPOP", "1", "l", "RIGHT", "COUNT", "5"],
+                "*2\r\n$1\r\nl\r\n*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\na\r\n",
+            ),
+            (&["EXISTS", "l"], ":0\r\n"),
+            (&["BLPOP", "l", "-1"], "-ERR timeout is negative\r\n"),
+            (
+                &["BLPOP", "l", "x"],
+                "-ERR timeout is not a float or out of range\r\n",
+            ),
+            (&["WATCH", "l"], "+OK\r\n"),
+            (&["MULTI"], "+OK\r\n"),
+            (
+                &["WATCH", "l"],
+                "-ERR WATCH inside MULTI is not allowed\r\n",
+            ),
+            (&["MULTI"], "-ERR MULTI calls can not be nested\r\n"),
+            (&["EXEC"], "*0\r\n"),
+            (&["EXEC"], "-ERR EXEC without MULTI\r\n"),
+            (&["DISCARD"], "-ERR DISCARD without MULTI\r\n"),
+        ];
+        for (cmd, reply) in script {
+            send(&mut c, cmd).await;
+            expect(&mut c, reply).await;
+        }
+    });
+}
