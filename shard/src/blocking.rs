@@ -1,22 +1,25 @@
 //! Clients blocked on keys (BLPOP, BLMOVE, BLMPOP …), served in the order they blocked.
 //!
 //! # How a blocking command plugs in
-//! A handler that finds nothing to pop, when [`may_block`] allows it, parses its timeout
-//! with [`parse_timeout`], sets `ctx.client.block = Some(BlockSpec { .. })` and returns
+//! The command must carry the `blocking` flag in the command table. A handler that finds
+//! nothing to pop, when [`may_block`] allows it, parses its timeout with
+//! [`parse_timeout`], sets `ctx.client.block = Some(BlockSpec { .. })` and returns
 //! `Ok(())` without writing a reply. The dispatcher then registers the client as a waiter
-//! on every key of the spec and the connection task parks until one of three things:
-//! - a command changes one of the keys (`signal_ready`, called by the dispatcher for the
-//!   keys of every command that made the dataset dirty); after that command,
-//!   [`handle_ready`] re-runs the waiting command, first come first served, for as long
-//!   as the key holds a value of the awaited type; a command over several keys should
-//!   take from [`serving_key`] only, when it is one of its keys. A re-run that would block again leaves
-//!   the client waiting in its place; any other reply unblocks it;
+//! on every key of the spec, and the connection task parks until one of these happens:
+//! - a command changes one of the keys (the dispatcher calls `signal_ready` for the keys
+//!   of every command that made the dataset dirty). After that command, [`handle_ready`]
+//!   re-runs the waiting command, first come first served, while the key holds a value
+//!   of the awaited type. A command over several keys should then take from
+//!   [`serving_key`] only, when it is one of its keys. A re-run that would block again
+//!   leaves the client waiting in its place; any other reply ends the wait;
 //! - its deadline passes: the reply is a null array, as Redis replies to a timed-out pop;
 //! - CLIENT UNBLOCK ([`unblock`]), CLIENT KILL or a disconnect.
 //!
-//! Inside MULTI/EXEC (and scripts) `may_block` is false and the handler must reply as on
-//! a timeout instead. Sorted-set (BZPOPMIN …) and stream commands use the same API with
-//! their own `type_name`.
+//! Where blocking is denied (inside EXEC; scripts must set `client.deny_blocking` too),
+//! `may_block` is false and the handler must reply as on a timeout instead. Sorted-set
+//! (BZPOPMIN …) and stream commands use the same API with their own `type_name`.
+//! INFO's `blocked_clients` is [`Blocking::blocked_clients`]; CLIENT LIST's `b` flag is
+//! [`Blocking::is_blocked`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;

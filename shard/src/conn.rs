@@ -232,5 +232,7 @@ where
     }
 }
 
+// Beside this file rather than in a `conn/` folder, so the connection loop keeps its path.
 #[cfg(test)]
+#[path = "conn_tests.rs"]
 mod tests;
