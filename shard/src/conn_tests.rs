@@ -222,3 +222,39 @@ fn list_replies_and_errors_match_redis() {
         }
     });
 }
+
+#[test]
+fn client_unblock_ends_a_wait() {
+    run(async {
+        let shared = Rc::new(RefCell::new(Server::new(ShardConfig::default())));
+        let mut a = connect(&shared);
+        let mut b = connect(&shared);
+        send(&mut a, &["BLPOP", "k", "0"]).await;
+        settle().await;
+        let id = shared
+            .borrow()
+            .clients
+            .clients
+            .keys()
+            .next()
+            .copied()
+            .unwrap();
+        let id = id.to_string();
+        send(&mut b, &["CLIENT", "UNBLOCK", &id, "ERROR"]).await;
+        expect(&mut b, ":1\r\n").await;
+        expect(&mut a, "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n").await;
+        send(&mut b, &["CLIENT", "UNBLOCK", &id]).await;
+        expect(&mut b, ":0\r\n").await;
+        send(&mut a, &["BRPOP", "k", "0"]).await;
+        settle().await;
+        send(&mut b, &["CLIENT", "UNBLOCK", &id, "TIMEOUT"]).await;
+        expect(&mut b, ":1\r\n").await;
+        expect(&mut a, "*-1\r\n").await;
+        send(&mut b, &["CLIENT", "UNBLOCK", &id, "LATER"]).await;
+        expect(
+            &mut b,
+            "-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n",
+        )
+        .await;
+    });
+}

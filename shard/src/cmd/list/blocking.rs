@@ -1,12 +1,12 @@
-//! The blocking list commands. Each first tries to serve at once exactly like its
-//! non-blocking twin; only when every key is empty does it ask to wait (see
-//! `crate::blocking`), and the same handler runs again when a key becomes ready.
+//! The blocking list commands, and CLIENT UNBLOCK. Each command first tries to serve at
+//! once exactly like its non-blocking twin; only when every key is empty does it ask to
+//! wait (see `crate::blocking`), and the same handler runs again when a key becomes ready.
 
 use bytes::Bytes;
 
 use super::{move_one, mpop, parse_end, parse_mpop, write};
 use crate::blocking::{may_block, parse_timeout, serving_key, BlockSpec};
-use crate::cmd::{CmdResult, Ctx, Handler};
+use crate::cmd::{args, CmdResult, Ctx, Handler};
 use crate::db::list::End;
 
 pub static COMMANDS: &[(&str, Handler)] = &[
@@ -15,6 +15,8 @@ pub static COMMANDS: &[(&str, Handler)] = &[
     ("blmove", blmove),
     ("brpoplpush", brpoplpush),
     ("blmpop", blmpop),
+    // CLIENT UNBLOCK touches nothing but the waiters, so it lives beside them.
+    ("client|unblock", client_unblock),
 ];
 
 fn wait(ctx: &mut Ctx<'_>, keys: Vec<Bytes>, deadline_ms: i64) {
@@ -110,5 +112,19 @@ fn blmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     wait(ctx, keys, deadline);
+    Ok(())
+}
+
+/// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]
+fn client_unblock(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let error = match argv.get(3) {
+        None => false,
+        Some(a) if args::is(a, "timeout") => false,
+        Some(a) if args::is(a, "error") => true,
+        Some(_) => return Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into()),
+    };
+    let id = args::int(&argv[2])?;
+    let done = u64::try_from(id).is_ok_and(|id| crate::blocking::unblock(ctx.srv, id, error));
+    ctx.out.int(done as i64);
     Ok(())
 }
