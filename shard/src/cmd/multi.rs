@@ -5,6 +5,10 @@
 //! transaction so EXEC aborts it with EXECABORT. WATCH state lives on the server, not on
 //! the client, because any client's write must be able to mark a watcher dirty while
 //! that watcher's own `Client` may be borrowed elsewhere.
+//!
+//! Propagation (for the AOF): the queued commands run through `cmd::call` like any other,
+//! so each write is seen there; Redis wraps the writes of one EXEC in MULTI … EXEC when
+//! there is more than one, so a replay applies them together.
 
 use std::collections::{HashMap, HashSet};
 

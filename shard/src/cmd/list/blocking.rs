@@ -1,6 +1,12 @@
 //! The blocking list commands, and CLIENT UNBLOCK. Each command first tries to serve at
 //! once exactly like its non-blocking twin; only when every key is empty does it ask to
 //! wait (see `crate::blocking`), and the same handler runs again when a key becomes ready.
+//!
+//! Propagation (for the AOF): Redis records a served pop as its non-blocking form, so a
+//! replay never blocks and takes from the same key: BLPOP/BRPOP as `LPOP|RPOP key`,
+//! BLMPOP as `LPOP|RPOP key count` (count capped at the length popped), BLMOVE as `LMOVE`
+//! and BRPOPLPUSH as `RPOPLPUSH`. A pop that found nothing changes nothing and is not
+//! recorded.
 
 use bytes::Bytes;
 
