@@ -61,7 +61,7 @@ impl List {
             End::Head => self.items.pop_front(),
             End::Tail => self.items.pop_back(),
         }?;
-        self.bytes -= v.len();
+        self.bytes = self.bytes.saturating_sub(v.len());
         Some(v)
     }
 
@@ -81,7 +81,7 @@ impl List {
         let Some(slot) = self.position(index).and_then(|i| self.items.get_mut(i)) else {
             return false;
         };
-        self.bytes = self.bytes - slot.len() + value.len();
+        self.bytes = self.bytes.saturating_sub(slot.len()) + value.len();
         *slot = Sds::new(value);
         true
     }
@@ -120,10 +120,10 @@ impl List {
             return;
         }
         for v in self.items.drain(keep.end..) {
-            self.bytes -= v.len();
+            self.bytes = self.bytes.saturating_sub(v.len());
         }
         for v in self.items.drain(..keep.start) {
-            self.bytes -= v.len();
+            self.bytes = self.bytes.saturating_sub(v.len());
         }
     }
 
@@ -166,7 +166,7 @@ impl List {
                 true
             }
         });
-        self.bytes -= removed * value.len();
+        self.bytes = self.bytes.saturating_sub(removed * value.len());
         removed
     }
 

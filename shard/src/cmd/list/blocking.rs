@@ -123,6 +123,12 @@ fn blmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 /// CLIENT UNBLOCK client-id [TIMEOUT | ERROR]
 fn client_unblock(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(
+            "ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP."
+                .into(),
+        );
+    }
     let error = match argv.get(3) {
         None => false,
         Some(a) if args::is(a, "timeout") => false,
