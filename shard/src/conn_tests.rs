@@ -258,3 +258,70 @@ fn client_unblock_ends_a_wait() {
         .await;
     });
 }
+
+/// Redis 7.0's rules for WATCHed keys and expiry: a key already expired when watched
+/// changes nothing by being deleted (lazily or by FLUSHDB), while a key live when watched
+/// that expires before EXEC aborts the transaction.
+#[test]
+fn watch_and_expiry() {
+    run(async {
+        let shared = Rc::new(RefCell::new(Server::new(ShardConfig::default())));
+        let mut a = connect(&shared);
+        let stale = |shared: &Rc<RefCell<Server>>| {
+            let mut srv = shared.borrow_mut();
+            srv.db.set(b"x", crate::db::Value::str(b"foo"), false);
+            srv.db.set_expire(b"x", 1);
+        };
+        let exec_ping = "+OK\r\n+QUEUED\r\n*1\r\n+PONG\r\n";
+
+        stale(&shared);
+        send(&mut a, &["WATCH", "x"]).await;
+        send(&mut a, &["MULTI"]).await;
+        send(&mut a, &["PING"]).await;
+        send(&mut a, &["EXEC"]).await;
+        expect(&mut a, &format!("+OK\r\n{exec_ping}")).await;
+
+        stale(&shared);
+        send(&mut a, &["WATCH", "x"]).await;
+        send(&mut a, &["EXISTS", "x"]).await;
+        send(&mut a, &["MULTI"]).await;
+        send(&mut a, &["PING"]).await;
+        send(&mut a, &["EXEC"]).await;
+        expect(&mut a, &format!("+OK\r\n:0\r\n{exec_ping}")).await;
+
+        stale(&shared);
+        send(&mut a, &["WATCH", "x"]).await;
+        send(&mut a, &["FLUSHDB"]).await;
+        send(&mut a, &["MULTI"]).await;
+        send(&mut a, &["PING"]).await;
+        send(&mut a, &["EXEC"]).await;
+        expect(&mut a, &format!("+OK\r\n+OK\r\n{exec_ping}")).await;
+
+        {
+            let mut srv = shared.borrow_mut();
+            srv.db.set(b"x", crate::db::Value::str(b"foo"), false);
+            srv.db.set_expire(b"x", i64::MAX);
+        }
+        send(&mut a, &["WATCH", "x"]).await;
+        expect(&mut a, "+OK\r\n").await;
+        shared.borrow_mut().db.set_expire(b"x", 1);
+        send(&mut a, &["MULTI"]).await;
+        send(&mut a, &["PING"]).await;
+        send(&mut a, &["EXEC"]).await;
+        expect(&mut a, "+OK\r\n+QUEUED\r\n*-1\r\n").await;
+
+        // A live watched key that another client flushes is a change.
+        shared
+            .borrow_mut()
+            .db
+            .set(b"y", crate::db::Value::str(b"1"), false);
+        let mut b = connect(&shared);
+        send(&mut a, &["WATCH", "y", "nokey"]).await;
+        expect(&mut a, "+OK\r\n").await;
+        send(&mut b, &["FLUSHALL"]).await;
+        expect(&mut b, "+OK\r\n").await;
+        send(&mut a, &["MULTI"]).await;
+        send(&mut a, &["EXEC"]).await;
+        expect(&mut a, "+OK\r\n*-1\r\n").await;
+    });
+}

@@ -227,9 +227,10 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[B
             reject(srv, client, out, args, &e);
             return;
         }
+        let doomed = srv.watches.is_dirty(client.id);
         if let Some(tx) = client.tx.as_mut() {
-            // An aborted transaction keeps no commands: EXEC will discard them anyway.
-            if !tx.failed {
+            // A doomed transaction keeps no commands: EXEC will discard them anyway.
+            if !tx.failed && !doomed {
                 tx.cmds.push((spec, handler, args.to_vec()));
             }
         }

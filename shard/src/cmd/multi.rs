@@ -65,6 +65,11 @@ impl Watches {
         }
     }
 
+    /// True when a key `id` watches has changed, so its EXEC will fail.
+    pub fn is_dirty(&self, id: u64) -> bool {
+        self.dirty.contains(&id)
+    }
+
     /// Forgets a client that disconnected.
     pub fn remove_client(&mut self, id: u64) {
         self.unwatch_all(id);
