@@ -32,6 +32,14 @@ pub struct Client {
     pub qbuf: usize,
     pub obuf: usize,
     pub is_unix: bool,
+    /// Set by a blocking command that found nothing to serve; the dispatcher turns it into
+    /// a wait (see `blocking`).
+    pub block: Option<crate::blocking::BlockSpec>,
+    /// True while blocking is not allowed (inside EXEC), so blocking commands answer at
+    /// once.
+    pub deny_blocking: bool,
+    /// The queued transaction, while the client is inside MULTI.
+    pub tx: Option<Box<crate::cmd::multi::Queue>>,
 }
 
 impl Client {
@@ -53,6 +61,9 @@ impl Client {
             qbuf: 0,
             obuf: 0,
             is_unix,
+            block: None,
+            deny_blocking: false,
+            tx: None,
         }
     }
 

@@ -32,6 +32,10 @@ pub struct Server {
     pub started: Instant,
     pub run_id: String,
     pub rng: SmallRng,
+    /// Clients blocked on keys; `blocking.blocked_clients()` is INFO's `blocked_clients`.
+    pub blocking: crate::blocking::Blocking,
+    /// WATCHed keys of every client.
+    pub watches: crate::cmd::multi::Watches,
 }
 
 impl Server {
@@ -49,6 +53,8 @@ impl Server {
             started: Instant::now(),
             run_id,
             rng,
+            blocking: Default::default(),
+            watches: Default::default(),
         }
     }
 }

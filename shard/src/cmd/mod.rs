@@ -14,6 +14,8 @@
 pub mod args;
 pub mod connection;
 pub mod keys;
+pub mod list;
+pub mod multi;
 pub mod server;
 pub mod strings;
 pub mod zset;
@@ -101,6 +103,9 @@ struct Entry {
 static FAMILIES: &[&[(&str, Handler)]] = &[
     connection::COMMANDS,
     keys::COMMANDS,
+    list::COMMANDS,
+    list::blocking::COMMANDS,
+    multi::COMMANDS,
     server::COMMANDS,
     strings::COMMANDS,
     zset::COMMANDS,
@@ -204,32 +209,165 @@ fn unknown_command(args: &[Bytes]) -> CmdError {
     ))
 }
 
-/// Runs one request and writes its reply.
+/// Runs one request and writes its reply: resolves it, queues it when the client is
+/// inside MULTI, otherwise calls it, and turns a blocking command's request to wait into
+/// a registered waiter. Clients made ready by the command are served by the caller
+/// (`blocking::handle_ready`) once this returns.
 pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
     srv.stats.total_commands_processed += 1;
     let (spec, handler) = match resolve(args) {
         Ok(found) => found,
         Err(e) => {
-            reply_error(srv, out, &e);
+            reject(srv, client, out, args, &e);
             return;
         }
     };
     client.last_cmd = spec.name;
     if !client.authenticated && !spec.flags.has(shoal_proto::Flags::NO_AUTH) {
-        reply_error(srv, out, &CmdError::Static(err::NOAUTH));
+        reject(srv, client, out, args, &CmdError::Static(err::NOAUTH));
         return;
     }
+    if client.tx.is_some() && !runs_inside_multi(spec) {
+        if spec.flags.has(shoal_proto::Flags::NO_MULTI) {
+            let e = CmdError::Static("ERR Command not allowed inside a transaction");
+            reject(srv, client, out, args, &e);
+            return;
+        }
+        let doomed = srv.watches.is_dirty(client.id);
+        if let Some(tx) = client.tx.as_mut() {
+            // A doomed transaction keeps no commands: EXEC will discard them anyway.
+            if !tx.failed && !doomed {
+                tx.cmds.push((spec, handler, args.to_vec()));
+            }
+        }
+        out.simple("QUEUED");
+        return;
+    }
+    call(srv, client, out, spec, handler, args, now_ms());
+    if let Some(wait) = client.block.take() {
+        if spec.flags.has(shoal_proto::Flags::BLOCKING) {
+            crate::blocking::block(srv, client.id, client.proto, wait, args);
+        }
+    }
+}
+
+/// The commands MULTI runs at once instead of queueing.
+fn runs_inside_multi(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+/// Replies with a check's error; inside MULTI it also dooms the transaction, and a
+/// rejected EXEC ends it at once.
+fn reject(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes], e: &CmdError) {
+    // A command shoal does not serve but that Redis forbids in MULTI (SAVE, SHUTDOWN …)
+    // gets the transaction error, which is what a client inside MULTI checks for.
+    let no_multi = client.tx.is_some()
+        && args
+            .first()
+            .and_then(|name| command::lookup(name))
+            .is_some_and(|s| !implemented(s) && s.flags.has(shoal_proto::Flags::NO_MULTI));
+    let no_multi_err = CmdError::Static("ERR Command not allowed inside a transaction");
+    let e = if no_multi { &no_multi_err } else { e };
+    if let Some(tx) = client.tx.as_mut() {
+        tx.failed = true;
+        if args
+            .first()
+            .is_some_and(|a| a.eq_ignore_ascii_case(b"exec"))
+        {
+            client.tx = None;
+            srv.watches.remove_client(client.id);
+            let text = format!(
+                "EXECABORT Transaction discarded because of: {}",
+                // Redis builds these reasons without the "ERR" code; other codes stay.
+                e.text().strip_prefix("ERR ").unwrap_or(e.text())
+            );
+            reply_error(srv, out, &CmdError::Owned(text));
+            return;
+        }
+    }
+    reply_error(srv, out, e);
+}
+
+/// Runs one resolved command and its after-effects: a change to the dataset invalidates
+/// WATCHes on the command's keys and wakes clients blocked on them. EXEC runs each queued
+/// command through here, under EXEC's single clock `now`.
+pub fn call(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut Reply,
+    spec: &'static CommandSpec,
+    handler: Handler,
+    args: &[Bytes],
+    now: i64,
+) {
+    after_expiry(srv);
+    let dirty_before = srv.dirty;
+    let flushed = if matches!(spec.name, "flushall" | "flushdb" | "swapdb") {
+        srv.watches
+            .watched_keys()
+            .into_iter()
+            .filter(|k| srv.db.contains_raw(k))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mark = out.len();
     let mut ctx = Ctx {
         srv,
         client,
         out,
-        now: now_ms(),
+        now,
         spec,
     };
     if let Err(e) = handler(&mut ctx, args) {
         out.truncate(mark);
         reply_error(srv, out, &e);
+    }
+    if srv.dirty != dirty_before {
+        if !flushed.is_empty() {
+            multi::touch_flushed(srv, &flushed);
+        }
+        signal_modified(srv, spec, args);
+    }
+    after_expiry(srv);
+}
+
+/// Re-runs the command of a blocked client whose key became ready.
+pub fn rerun_blocked(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
+    match resolve(args) {
+        Ok((spec, handler)) => call(srv, client, out, spec, handler, args, now_ms()),
+        Err(e) => reply_error(srv, out, &e),
+    }
+}
+
+/// Redis's `signalModifiedKey` for every key of a command that changed the dataset.
+fn signal_modified(srv: &mut Server, spec: &CommandSpec, args: &[Bytes]) {
+    if srv.watches.is_empty() && !srv.blocking.has_waiters() {
+        return;
+    }
+    let Ok(positions) = spec.key_positions(args) else {
+        return;
+    };
+    for p in positions {
+        if let Some(key) = args.get(p) {
+            multi::touch(srv, key);
+            srv.blocking.signal_ready(key);
+        }
+    }
+}
+
+/// Consumes the keys that lazy or active expiry deleted: each deletion is a change that
+/// invalidates WATCHes on the key. (This is where expiry DELs reach the AOF.)
+pub fn after_expiry(srv: &mut Server) {
+    if srv.db.expired.is_empty() {
+        return;
+    }
+    let expired = std::mem::take(&mut srv.db.expired);
+    for key in &expired {
+        multi::touch(srv, key);
     }
 }
 

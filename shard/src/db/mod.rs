@@ -175,6 +175,11 @@ impl Db {
         self.keys.contains_key(key)
     }
 
+    /// True when `key` is stored, even if logically expired (WATCH's bookkeeping).
+    pub fn contains_raw(&self, key: &[u8]) -> bool {
+        self.keys.contains_key(key)
+    }
+
     /// Stores `value` under `key`. Like Redis's `setKey`, this clears any TTL unless
     /// `keep_ttl` is set.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
