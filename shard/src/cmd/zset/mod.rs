@@ -8,8 +8,10 @@
 //! - [`range`]: ZRANGE in all its forms and ZRANGESTORE;
 //! - [`setops`]: ZUNION, ZINTER, ZDIFF (and their STORE forms), ZINTERCARD;
 //! - [`pop`]: ZPOPMIN, ZPOPMAX, ZMPOP, ZRANDMEMBER, and the pop core that the blocking
-//!   variants share.
+//!   variants share;
+//! - [`blocking`]: BZPOPMIN, BZPOPMAX and BZMPOP.
 
+pub mod blocking;
 pub mod pop;
 pub mod range;
 pub mod read;
@@ -59,6 +61,9 @@ pub static COMMANDS: &[(&str, Handler)] = &[
     ("zpopmax", pop::zpopmax),
     ("zmpop", pop::zmpop),
     ("zrandmember", pop::zrandmember),
+    ("bzpopmin", blocking::bzpopmin),
+    ("bzpopmax", blocking::bzpopmax),
+    ("bzmpop", blocking::bzmpop),
 ];
 
 const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
