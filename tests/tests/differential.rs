@@ -123,7 +123,6 @@ fn hashes() {
 
 // Enabled when the family lands.
 #[test]
-#[ignore = "enabled when the list family lands"]
 fn lists() {
     check("lists", 2_500);
 }
