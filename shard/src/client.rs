@@ -40,6 +40,8 @@ pub struct Client {
     pub deny_blocking: bool,
     /// The queued transaction, while the client is inside MULTI.
     pub tx: Option<Box<crate::cmd::multi::Queue>>,
+    /// Pub/sub messages waiting to be written to this connection.
+    pub outbox: Rc<crate::pubsub::outbox::Outbox>,
 }
 
 impl Client {
@@ -64,6 +66,10 @@ impl Client {
             block: None,
             deny_blocking: false,
             tx: None,
+            outbox: Rc::new(crate::pubsub::outbox::Outbox::new(
+                Protocol::Resp2,
+                crate::pubsub::outbox::PUBSUB_HARD_LIMIT,
+            )),
         }
     }
 

@@ -51,9 +51,9 @@ pub async fn serve<S>(
         parser.auth_required = auth_needed;
         (client, parser)
     };
-    let (id, kill) = {
+    let (id, kill, outbox) = {
         let c = client_rc.borrow();
-        (c.id, c.kill_signal.clone())
+        (c.id, c.kill_signal.clone(), c.outbox.clone())
     };
     let span = tracing::debug_span!("conn", client.id = id);
     let _enter = span.enter();
@@ -72,7 +72,16 @@ pub async fn serve<S>(
                 match parser.next(&mut inbuf) {
                     Ok(Some(args)) => {
                         client.last_interaction = std::time::Instant::now();
+                        let mark = out.len();
                         cmd::execute(&mut srv, &mut client, &mut out, &args);
+                        // The command may have published to this very connection; Redis
+                        // puts such a message before the command's own reply.
+                        if !outbox.is_empty() {
+                            let tail = out.buf.split_off(mark);
+                            out.buf.extend_from_slice(&outbox.take());
+                            out.buf.extend_from_slice(&tail);
+                        }
+                        outbox.set_protocol(client.proto);
                         blocking::handle_ready(&mut srv);
                         // A blocked client runs nothing else until its wait ends; the rest
                         // of its pipeline stays in the buffer.
@@ -98,7 +107,7 @@ pub async fn serve<S>(
             let over_limit = over_query_limit(&srv, id, inbuf.len());
             srv.stats.total_net_output_bytes += out.buf.len() as u64;
             (
-                client.close_after_reply || client.killed || over_limit,
+                client.close_after_reply || client.killed || over_limit || outbox.overflowed(),
                 blocked,
             )
         };
@@ -130,6 +139,12 @@ pub async fn serve<S>(
         let read = tokio::select! {
             r = stream.read_buf(&mut inbuf) => r,
             _ = kill.notified() => break,
+            _ = outbox.ready.notified() => {
+                if !write_pushed(&mut stream, &outbox).await {
+                    break;
+                }
+                continue;
+            }
         };
         match read {
             Ok(0) => break,
@@ -142,6 +157,7 @@ pub async fn serve<S>(
     }
     let _ = stream.shutdown().await;
     let mut srv = shared.borrow_mut();
+    srv.pubsub.remove_client(id);
     srv.blocking.remove_client(id);
     srv.watches.remove_client(id);
     srv.clients.remove(id);
@@ -157,6 +173,27 @@ fn over_query_limit(srv: &Server, id: u64, len: usize) -> bool {
         );
     }
     over
+}
+
+/// Writes the pub/sub messages queued for this connection. False when the connection is
+/// gone, or must close because the subscriber fell too far behind.
+async fn write_pushed<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    outbox: &crate::pubsub::outbox::Outbox,
+) -> bool {
+    if outbox.overflowed() {
+        tracing::warn!("closing subscriber over the pubsub output buffer limit");
+        return false;
+    }
+    let pending = outbox.take();
+    if pending.is_empty() {
+        return true;
+    }
+    if let Err(e) = stream.write_all(&pending).await {
+        tracing::debug!(error = %e, "write failed");
+        return false;
+    }
+    true
 }
 
 /// Writes and clears the pending replies. False when the connection is gone.

@@ -2,6 +2,7 @@
 //! It lives in an `Rc<RefCell<…>>` shared by the connection tasks of the single thread;
 //! no borrow is ever held across an `.await`, so borrows never conflict.
 
+use std::rc::Rc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::SmallRng;
@@ -36,6 +37,8 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// WATCHed keys of every client.
     pub watches: crate::cmd::multi::Watches,
+    /// Channel and pattern subscriptions; messages go to each client's outbox.
+    pub pubsub: crate::pubsub::Broker<Rc<crate::pubsub::outbox::Outbox>>,
 }
 
 impl Server {
@@ -55,6 +58,7 @@ impl Server {
             rng,
             blocking: Default::default(),
             watches: Default::default(),
+            pubsub: Default::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod connection;
 pub mod keys;
 pub mod list;
 pub mod multi;
+pub mod pubsub;
 pub mod server;
 pub mod strings;
 pub mod zset;
@@ -103,6 +104,7 @@ struct Entry {
 static FAMILIES: &[&[(&str, Handler)]] = &[
     connection::COMMANDS,
     keys::COMMANDS,
+    pubsub::COMMANDS,
     list::COMMANDS,
     list::blocking::COMMANDS,
     multi::COMMANDS,
@@ -213,6 +215,23 @@ fn unknown_command(args: &[Bytes]) -> CmdError {
 /// inside MULTI, otherwise calls it, and turns a blocking command's request to wait into
 /// a registered waiter. Clients made ready by the command are served by the caller
 /// (`blocking::handle_ready`) once this returns.
+/// A RESP2 connection with subscriptions carries pushed messages, so it may only run the
+/// commands that manage subscriptions (and PING, QUIT, RESET), as in Redis.
+fn allowed_while_subscribed(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.name,
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
+    )
+}
+
 pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
     srv.stats.total_commands_processed += 1;
     let (spec, handler) = match resolve(args) {
@@ -225,6 +244,17 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[B
     client.last_cmd = spec.name;
     if !client.authenticated && !spec.flags.has(shoal_proto::Flags::NO_AUTH) {
         reject(srv, client, out, args, &CmdError::Static(err::NOAUTH));
+        return;
+    }
+    if client.proto == shoal_proto::Protocol::Resp2
+        && srv.pubsub.is_subscribed(client.id)
+        && !allowed_while_subscribed(spec)
+    {
+        let e = CmdError::Owned(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        ));
+        reject(srv, client, out, args, &e);
         return;
     }
     if client.tx.is_some() && !runs_inside_multi(spec) {
