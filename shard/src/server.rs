@@ -177,20 +177,40 @@ fn admit(shared: &Rc<RefCell<Server>>) -> bool {
     true
 }
 
-/// Periodic work, `hz` times a second: the LRU clock and active expiry (a quarter of each
-/// period at most, as Redis budgets it).
+/// Periodic work, `hz` times a second: the LRU clock, the instantaneous metrics and
+/// active expiry (a quarter of each period at most, as Redis budgets it). `hz` is read
+/// each tick so CONFIG SET hz takes effect at once.
 async fn cron(shared: Rc<RefCell<Server>>) {
-    let hz = shared.borrow().config.hz.clamp(1, 500);
-    let period = Duration::from_millis(1000 / hz as u64);
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut hz = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut last_sample = 0;
     loop {
+        let want = shared.borrow().config.hz.clamp(1, 500);
+        if want != hz {
+            hz = want;
+            tick = tokio::time::interval(Duration::from_millis(1000 / hz as u64));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+        }
         tick.tick().await;
+        let period = Duration::from_millis(1000 / hz as u64);
         let mut srv = shared.borrow_mut();
         let srv = &mut *srv;
+        let now = now_ms();
         srv.db.lru_clock = (srv.started.elapsed().as_secs() & 0xFF_FFFF) as u32;
-        srv.db
-            .active_expire_cycle(now_ms(), period / 4, &mut srv.rng);
+        // Redis samples its instantaneous metrics every 100 ms whatever hz is.
+        if now - last_sample >= 100 {
+            last_sample = now;
+            let s = &mut srv.stats;
+            s.ops_rate.sample(s.total_commands_processed, now);
+            s.input_rate.sample(s.total_net_input_bytes, now);
+            s.output_rate.sample(s.total_net_output_bytes, now);
+            let used = crate::state::used_memory();
+            s.peak_memory = s.peak_memory.max(used);
+        }
+        if srv.db.active_expire_enabled {
+            srv.db.active_expire_cycle(now, period / 4, &mut srv.rng);
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod strings;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use bytes::Bytes;
 use shoal_proto::command::{self, CommandSpec};
@@ -142,33 +143,35 @@ pub fn implemented(spec: &CommandSpec) -> bool {
 /// Resolves a request to its command (or subcommand) spec and handler, or the exact
 /// error Redis gives for an unknown command, unknown subcommand or wrong arity.
 pub fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), CmdError> {
-    let name = &args[0];
-    let Some(spec) = command::lookup(name).filter(|s| implemented(s)) else {
-        return Err(unknown_command(args));
-    };
-    let spec = if spec.subcommands.is_empty() {
-        spec
-    } else {
-        if args.len() < 2 {
-            return Err(wrong_arity(spec.name));
-        }
-        match command::lookup_subcommand(spec, &args[1]).filter(|s| table().contains_key(s.name)) {
-            Some(sub) => sub,
-            None => {
-                return Err(CmdError::Owned(format!(
-                    "ERR unknown subcommand '{}'. Try {} HELP.",
-                    trunc(&args[1], 128),
-                    spec.name.to_ascii_uppercase()
-                )))
-            }
-        }
-    };
+    let spec = find(args)?;
     if !spec.arity_ok(args.len()) {
         return Err(wrong_arity(spec.name));
     }
     match table().get(spec.name) {
         Some(e) => Ok((e.spec, e.handler)),
         None => Err(unknown_command(args)),
+    }
+}
+
+/// The command or subcommand a request names, before its arity is checked. A container
+/// named without a subcommand resolves to itself, whose arity then rejects it.
+fn find(args: &[Bytes]) -> Result<&'static CommandSpec, CmdError> {
+    let Some(name) = args.first() else {
+        return Err(CmdError::Static("ERR empty command"));
+    };
+    let Some(spec) = command::lookup(name).filter(|s| implemented(s)) else {
+        return Err(unknown_command(args));
+    };
+    if spec.subcommands.is_empty() || args.len() < 2 {
+        return Ok(spec);
+    }
+    match command::lookup_subcommand(spec, &args[1]).filter(|s| table().contains_key(s.name)) {
+        Some(sub) => Ok(sub),
+        None => Err(CmdError::Owned(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            trunc(&args[1], 128),
+            spec.name.to_ascii_uppercase()
+        ))),
     }
 }
 
@@ -198,22 +201,42 @@ fn unknown_command(args: &[Bytes]) -> CmdError {
     ))
 }
 
-/// Runs one request and writes its reply.
+/// Runs one request and writes its reply, keeping Redis's per-command statistics: a
+/// request refused before it runs (arity, authentication) counts as rejected, one whose
+/// handler returns an error as failed.
 pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
-    srv.stats.total_commands_processed += 1;
-    let (spec, handler) = match resolve(args) {
-        Ok(found) => found,
+    // CLIENT REPLY OFF/SKIP: the command runs, its reply (even an error) is dropped.
+    let start = out.len();
+    client.reply_skip = std::mem::take(&mut client.reply_skip_next);
+    run(srv, client, out, args);
+    if client.reply_off || std::mem::take(&mut client.reply_skip) {
+        out.truncate(start);
+    }
+}
+
+fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
+    let spec = match find(args) {
+        Ok(spec) => spec,
         Err(e) => {
             reply_error(srv, out, &e);
             return;
         }
     };
     client.last_cmd = spec.name;
+    let handler = match table().get(spec.name) {
+        Some(entry) if spec.arity_ok(args.len()) => entry.handler,
+        _ => {
+            reject(srv, out, spec, &wrong_arity(spec.name));
+            return;
+        }
+    };
     if !client.authenticated && !spec.flags.has(shoal_proto::Flags::NO_AUTH) {
-        reply_error(srv, out, &CmdError::Static(err::NOAUTH));
+        reject(srv, out, spec, &CmdError::Static(err::NOAUTH));
         return;
     }
+    srv.stats.total_commands_processed += 1;
     let mark = out.len();
+    let started = Instant::now();
     let mut ctx = Ctx {
         srv,
         client,
@@ -221,14 +244,30 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[B
         now: now_ms(),
         spec,
     };
-    if let Err(e) = handler(&mut ctx, args) {
+    let result = handler(&mut ctx, args);
+    let usec = started.elapsed().as_micros() as u64;
+    let failed = result.is_err();
+    if let Err(e) = result {
         out.truncate(mark);
         reply_error(srv, out, &e);
     }
+    let stat = srv.stats.commands.entry(spec.name).or_default();
+    stat.calls += 1;
+    stat.usec += usec;
+    stat.failed_calls += failed as u64;
+}
+
+fn reject(srv: &mut Server, out: &mut Reply, spec: &'static CommandSpec, e: &CmdError) {
+    srv.stats
+        .commands
+        .entry(spec.name)
+        .or_default()
+        .rejected_calls += 1;
+    reply_error(srv, out, e);
 }
 
 fn reply_error(srv: &mut Server, out: &mut Reply, e: &CmdError) {
-    srv.stats.total_error_replies += 1;
+    srv.stats.count_error(e.text());
     out.error(e.text());
 }
 

@@ -127,7 +127,7 @@ pub fn save_points(args: &[&str]) -> Option<Vec<(u64, u64)>> {
     } else {
         args
     };
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return None;
     }
     let mut out = Vec::with_capacity(args.len() / 2);
@@ -172,9 +172,18 @@ mod tests {
 
     #[test]
     fn keyspace_event_round_trip() {
-        assert_eq!(keyspace_events("KEA").map(keyspace_events_string), Some("AKE".into()));
-        assert_eq!(keyspace_events("Ex").map(keyspace_events_string), Some("xE".into()));
-        assert_eq!(keyspace_events("Km$").map(keyspace_events_string), Some("$Km".into()));
+        assert_eq!(
+            keyspace_events("KEA").map(keyspace_events_string),
+            Some("AKE".into())
+        );
+        assert_eq!(
+            keyspace_events("Ex").map(keyspace_events_string),
+            Some("xE".into())
+        );
+        assert_eq!(
+            keyspace_events("Km$").map(keyspace_events_string),
+            Some("$Km".into())
+        );
         assert_eq!(keyspace_events(""), Some(0));
         assert_eq!(keyspace_events("Q"), None);
     }
@@ -182,7 +191,10 @@ mod tests {
     #[test]
     fn save_point_syntax() {
         assert_eq!(save_points(&[""]), Some(vec![]));
-        assert_eq!(save_points(&["3600", "1", "60", "0"]), Some(vec![(3600, 1), (60, 0)]));
+        assert_eq!(
+            save_points(&["3600", "1", "60", "0"]),
+            Some(vec![(3600, 1), (60, 0)])
+        );
         assert_eq!(save_points(&["3600"]), None);
         assert_eq!(save_points(&["0", "1"]), None);
         assert_eq!(save_points(&["10", "-1"]), None);

@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-use super::ShardConfig;
 pub use super::params::PARAMS;
+use super::ShardConfig;
 
 /// A parsed parameter value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,11 @@ pub enum NumFmt {
 
 pub enum Kind {
     Bool,
-    Int { min: i128, max: i128, fmt: NumFmt },
+    Int {
+        min: i128,
+        max: i128,
+        fmt: NumFmt,
+    },
     Enum(&'static [&'static str]),
     Str,
     /// Values with their own syntax (`save`, `bind`, `notify-keyspace-events` …).
@@ -58,6 +62,10 @@ pub mod flag {
     pub const HIDDEN: u8 = 2;
     /// Redis refuses to set these unless `enable-protected-configs` allows it.
     pub const PROTECTED: u8 = 4;
+    /// Settable in Redis but fixed for a shard (its listeners belong to the agent):
+    /// setting the current value succeeds as a no-op; another value fails the way Redis
+    /// fails when it cannot open the new listener.
+    pub const PINNED: u8 = 8;
 }
 
 pub struct Param {
@@ -199,9 +207,8 @@ pub fn lookup_named(name: &str) -> Option<(&'static Param, &'static str)> {
 /// Redis; a pattern also matches aliases but never hidden parameters.
 pub fn get_matching(c: &ShardConfig, patterns: &[&[u8]]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
-    let seen = |out: &Vec<(String, String)>, n: &str| {
-        out.iter().any(|(k, _)| k.eq_ignore_ascii_case(n))
-    };
+    let seen =
+        |out: &Vec<(String, String)>, n: &str| out.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
     for pat in patterns {
         let is_glob = pat.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
         if !is_glob {
@@ -292,6 +299,19 @@ pub fn set_many(
     let backup = c.clone();
     for ((p, matched), (_, value)) in found.iter().zip(pairs) {
         match p.parse(value) {
+            Ok(v) if p.flags & flag::PINNED != 0 && v != p.value(c) => {
+                *c = backup;
+                tracing::warn!(param = p.name, "a shard's listeners are set by its agent");
+                let reason = if p.name == "port" {
+                    "Unable to listen on this port. Check server logs."
+                } else {
+                    "Failed to bind to specified addresses."
+                };
+                return Err(ConfigError::Failed {
+                    name: matched.to_string(),
+                    reason: reason.into(),
+                });
+            }
             Ok(v) => p.store(c, v),
             Err(reason) => {
                 *c = backup;

@@ -13,7 +13,9 @@ fn every_default_parses_and_round_trips() {
         if p.name == "dir" {
             continue;
         }
-        let again = p.parse(&shown).unwrap_or_else(|e| panic!("{}: {shown:?}: {e}", p.name));
+        let again = p
+            .parse(&shown)
+            .unwrap_or_else(|e| panic!("{}: {shown:?}: {e}", p.name));
         assert_eq!(p.show(&again), shown, "{}", p.name);
     }
     assert_eq!(get(&c, "databases"), "1");
@@ -63,9 +65,8 @@ fn memory_units_and_typed_fields() {
 #[test]
 fn redis_error_texts() {
     let mut c = ShardConfig::default();
-    let err = |c: &mut ShardConfig, pairs: &[(&str, &str)]| {
-        set_many(c, pairs).unwrap_err().to_string()
-    };
+    let err =
+        |c: &mut ShardConfig, pairs: &[(&str, &str)]| set_many(c, pairs).unwrap_err().to_string();
     assert_eq!(
         err(&mut c, &[("foo", "1")]),
         "ERR Unknown option or number of arguments for CONFIG SET - 'foo'"
@@ -98,6 +99,12 @@ fn redis_error_texts() {
         err(&mut c, &[("hz", "5"), ("HZ", "6")]),
         "ERR CONFIG SET failed (possibly related to argument 'HZ') - duplicate parameter"
     );
+    // Pinned: the current value is accepted as a no-op, another is refused.
+    assert!(set_many(&mut c, &[("port", "6379"), ("bind", "127.0.0.1")]).is_ok());
+    assert_eq!(
+        err(&mut c, &[("port", "7000")]),
+        "ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs."
+    );
     assert_eq!(
         err(&mut c, &[("notify-keyspace-events", "Q")]),
         "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
@@ -107,7 +114,10 @@ fn redis_error_texts() {
 #[test]
 fn multi_set_is_all_or_nothing() {
     let mut c = ShardConfig::default();
-    let r = set_many(&mut c, &[("hz", "50"), ("maxmemory", "10mb"), ("timeout", "-1")]);
+    let r = set_many(
+        &mut c,
+        &[("hz", "50"), ("maxmemory", "10mb"), ("timeout", "-1")],
+    );
     assert!(matches!(r, Err(ConfigError::Failed { ref name, .. }) if name == "timeout"));
     assert_eq!(c.hz, 10);
     assert_eq!(c.maxmemory, 0);

@@ -50,6 +50,8 @@ pub struct Db {
     pub expired: Vec<Sds>,
     /// Seconds clock for the LRU field, set by the server once per event-loop turn.
     pub lru_clock: u32,
+    /// False while DEBUG SET-ACTIVE-EXPIRE 0 is in force: only lazy expiry runs.
+    pub active_expire_enabled: bool,
 }
 
 impl Default for Db {
@@ -66,6 +68,7 @@ impl Db {
             stats: KeyStats::default(),
             expired: Vec::new(),
             lru_clock: 0,
+            active_expire_enabled: true,
         }
     }
 

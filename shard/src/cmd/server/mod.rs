@@ -1,6 +1,20 @@
-//! Server commands: FLUSHALL, FLUSHDB, DBSIZE, FUNCTION FLUSH.
+//! Server commands.
+//!
+//! # Layout
+//! - this file: FLUSHALL, FLUSHDB, DBSIZE, FUNCTION FLUSH, TIME, LASTSAVE, and the
+//!   family's `COMMANDS`.
+//! - [`config`]: CONFIG GET/SET/RESETSTAT/REWRITE/HELP.
+//! - [`info`]: the INFO command and its sections.
+//! - [`debug`]: the DEBUG command and its subcommands.
+//! - [`command`]: COMMAND and its subcommands.
+
+pub mod command;
+pub mod config;
+pub mod debug;
+pub mod info;
 
 use bytes::Bytes;
+use shoal_proto::Reply;
 
 use super::{args, err, CmdResult, Ctx, Handler};
 
@@ -9,7 +23,53 @@ pub static COMMANDS: &[(&str, Handler)] = &[
     ("flushdb", flushdb),
     ("dbsize", dbsize),
     ("function|flush", function_flush),
+    ("time", time),
+    ("lastsave", lastsave),
+    ("info", info::info),
+    ("config|get", config::get),
+    ("config|set", config::set),
+    ("config|resetstat", config::resetstat),
+    ("config|rewrite", config::rewrite),
+    ("config|help", config::help),
+    ("debug", debug::debug),
+    ("command", command::command),
+    ("command|count", command::count),
+    ("command|info", command::info),
+    ("command|list", command::list),
+    ("command|docs", command::docs),
+    ("command|getkeys", command::getkeys),
+    ("command|getkeysandflags", command::getkeysandflags),
+    ("command|help", command::help),
 ];
+
+/// Redis's reply to `<CMD> HELP`: a header, the given lines, then HELP's own entry.
+pub fn help_reply(out: &mut Reply, command: &str, lines: &[&str]) {
+    out.array(lines.len() + 3);
+    out.simple(&format!(
+        "{} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        command.to_ascii_uppercase()
+    ));
+    for l in lines {
+        out.simple(l);
+    }
+    out.simple("HELP");
+    out.simple("    Prints this help.");
+}
+
+/// TIME
+fn time(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    let us = crate::state::now_us();
+    ctx.out.array(2);
+    ctx.out.bulk_int(us / 1_000_000);
+    ctx.out.bulk_int(us % 1_000_000);
+    Ok(())
+}
+
+/// LASTSAVE
+fn lastsave(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.out.int(ctx.srv.lastsave);
+    Ok(())
+}
 
 /// FLUSHALL [ASYNC | SYNC]
 fn flushall(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
