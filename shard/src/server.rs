@@ -117,7 +117,7 @@ async fn accept_tcp(shared: Rc<RefCell<Server>>, listener: TcpListener) {
                     tracing::debug!(error = %e, "set TCP_NODELAY");
                 }
                 if !admit(&shared) {
-                    drop(stream);
+                    tokio::task::spawn_local(refuse(stream));
                     continue;
                 }
                 tokio::task::spawn_local(conn::serve(
@@ -142,6 +142,7 @@ async fn accept_unix(shared: Rc<RefCell<Server>>, listener: UnixListener) {
         match listener.accept().await {
             Ok((stream, _)) => {
                 if !admit(&shared) {
+                    tokio::task::spawn_local(refuse(stream));
                     continue;
                 }
                 let path = shared
@@ -164,6 +165,16 @@ async fn accept_unix(shared: Rc<RefCell<Server>>, listener: UnixListener) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
+    }
+}
+
+/// Tells a client over `maxclients` why it is being turned away, then closes.
+async fn refuse<S: tokio::io::AsyncWrite + Unpin>(mut stream: S) {
+    use tokio::io::AsyncWriteExt;
+    // Best effort with a bound: a peer that does not read must not hold the task.
+    let write = stream.write_all(b"-ERR max number of clients reached\r\n");
+    if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(1), write).await {
+        tracing::debug!(error = %e, "refusing client");
     }
 }
 
@@ -208,8 +219,36 @@ async fn cron(shared: Rc<RefCell<Server>>) {
             let used = crate::state::used_memory();
             s.peak_memory = s.peak_memory.max(used);
         }
+        if srv.config.timeout > 0 {
+            close_idle_clients(srv);
+        }
         if srv.db.active_expire_enabled {
             srv.db.active_expire_cycle(now, period / 4, &mut srv.rng);
+        }
+    }
+}
+
+/// Closes clients idle for longer than `timeout` seconds, as Redis's client cron does.
+/// The connection running a command is never idle, and its entry is borrowed, so
+/// `try_borrow_mut` skips it.
+fn close_idle_clients(srv: &mut Server) {
+    let limit = Duration::from_secs(srv.config.timeout);
+    let idle: Vec<u64> = srv
+        .clients
+        .clients
+        .iter()
+        .filter_map(|(id, c)| {
+            let c = c.try_borrow().ok()?;
+            (c.last_interaction.elapsed() > limit && !c.killed).then_some(*id)
+        })
+        .collect();
+    for id in idle {
+        if let Some(rc) = srv.clients.clients.remove(&id) {
+            if let Ok(mut c) = rc.try_borrow_mut() {
+                tracing::debug!(client.id = id, "closing idle client");
+                c.killed = true;
+                c.kill_signal.notify_one();
+            }
         }
     }
 }

@@ -90,6 +90,15 @@ impl Stats {
         }
     }
 
+    /// Counts one executed command; MULTI/EXEC and scripts call this for the commands
+    /// they run, as Redis counts those too.
+    pub fn record_call(&mut self, name: &'static str, usec: u64, failed: bool) {
+        let stat = self.commands.entry(name).or_default();
+        stat.calls += 1;
+        stat.usec += usec;
+        stat.failed_calls += failed as u64;
+    }
+
     /// CONFIG RESETSTAT: clears the counters, keeping what describes the present.
     pub fn reset(&mut self) {
         let peak = self.peak_memory;
@@ -118,6 +127,7 @@ pub struct Server {
     pub blocked_clients: u64,
     /// Allocated bytes once the shard was ready, before any data (`used_memory_startup`).
     pub startup_memory: u64,
+    pub slowlog: crate::cmd::server::slowlog::SlowLog,
     pub rng: SmallRng,
 }
 
@@ -138,6 +148,7 @@ impl Server {
             replid,
             blocked_clients: 0,
             startup_memory: used_memory(),
+            slowlog: Default::default(),
             rng,
         }
     }

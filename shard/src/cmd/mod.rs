@@ -251,10 +251,8 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
         out.truncate(mark);
         reply_error(srv, out, &e);
     }
-    let stat = srv.stats.commands.entry(spec.name).or_default();
-    stat.calls += 1;
-    stat.usec += usec;
-    stat.failed_calls += failed as u64;
+    srv.stats.record_call(spec.name, usec, failed);
+    server::slowlog::record(srv, client, spec, args, usec);
 }
 
 fn reject(srv: &mut Server, out: &mut Reply, spec: &'static CommandSpec, e: &CmdError) {

@@ -291,7 +291,9 @@ fn parse_percentiles(s: &str) -> Result<Val, String> {
                     .into(),
             );
         }
-        out.push(shoal_proto::number::fmt_g17(p));
+        // Redis prints "%f" and trims trailing zeros.
+        let text = format!("{p:.6}");
+        out.push(text.trim_end_matches('0').trim_end_matches('.').to_string());
     }
     Ok(Val::Str(out.join(" ")))
 }

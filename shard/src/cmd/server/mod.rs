@@ -7,11 +7,13 @@
 //! - [`info`]: the INFO command and its sections.
 //! - [`debug`]: the DEBUG command and its subcommands.
 //! - [`command`]: COMMAND and its subcommands.
+//! - [`slowlog`]: SLOWLOG, and the recording of slow commands.
 
 pub mod command;
 pub mod config;
 pub mod debug;
 pub mod info;
+pub mod slowlog;
 
 use bytes::Bytes;
 use shoal_proto::Reply;
@@ -40,6 +42,11 @@ pub static COMMANDS: &[(&str, Handler)] = &[
     ("command|getkeys", command::getkeys),
     ("command|getkeysandflags", command::getkeysandflags),
     ("command|help", command::help),
+    ("slowlog|get", slowlog::get),
+    ("slowlog|len", slowlog::len),
+    ("slowlog|reset", slowlog::reset),
+    ("slowlog|help", slowlog::help),
+    ("role", role),
 ];
 
 /// Redis's reply to `<CMD> HELP`: a header, the given lines, then HELP's own entry.
@@ -62,6 +69,15 @@ fn time(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     ctx.out.array(2);
     ctx.out.bulk_int(us / 1_000_000);
     ctx.out.bulk_int(us % 1_000_000);
+    Ok(())
+}
+
+/// ROLE — a shard is always a master without replicas.
+fn role(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
+    ctx.out.array(3);
+    ctx.out.bulk(b"master");
+    ctx.out.int(0);
+    ctx.out.array(0);
     Ok(())
 }
 
