@@ -153,7 +153,9 @@ pub struct ShardConfig {
 
     // Memory and eviction.
     pub maxmemory: u64,
-    pub maxmemory_policy: MaxmemoryPolicy,
+    /// The policy's CONFIG name (`allkeys-lru` …), always one of
+    /// [`MaxmemoryPolicy::NAMES`]; [`ShardConfig::policy`] gives it typed.
+    pub maxmemory_policy: String,
     pub maxmemory_samples: u32,
     pub maxmemory_eviction_tenacity: u32,
     pub lfu_log_factor: u32,
@@ -165,17 +167,17 @@ pub struct ShardConfig {
     pub lazyfree_lazy_user_flush: bool,
 
     // Encodings: the thresholds at which a compact encoding converts to the general one.
-    pub hash_max_listpack_entries: usize,
-    pub hash_max_listpack_value: usize,
-    pub set_max_intset_entries: usize,
-    pub zset_max_listpack_entries: usize,
-    pub zset_max_listpack_value: usize,
+    pub hash_max_listpack_entries: u64,
+    pub hash_max_listpack_value: u64,
+    pub set_max_intset_entries: u64,
+    pub zset_max_listpack_entries: u64,
+    pub zset_max_listpack_value: u64,
     /// Positive: entries per quicklist node; negative: -1..-5 for 4 KiB..64 KiB nodes.
     pub list_max_listpack_size: i64,
     pub list_compress_depth: u32,
-    pub stream_node_max_bytes: usize,
+    pub stream_node_max_bytes: u64,
     pub stream_node_max_entries: i64,
-    pub hll_sparse_max_bytes: usize,
+    pub hll_sparse_max_bytes: u64,
 
     // Persistence.
     pub appendonly: bool,
@@ -195,7 +197,7 @@ pub struct ShardConfig {
     // Features.
     /// NOTIFY_* bits, as Redis keeps them.
     pub notify_keyspace_events: u32,
-    pub tracking_table_max_keys: usize,
+    pub tracking_table_max_keys: u64,
 
     /// Accepted-but-inert settings by name, as canonical values.
     pub passive: BTreeMap<&'static str, Val>,
@@ -227,7 +229,7 @@ impl Default for ShardConfig {
             latency_monitor_threshold: 0,
             loglevel: "notice".into(),
             maxmemory: 0,
-            maxmemory_policy: MaxmemoryPolicy::Noeviction,
+            maxmemory_policy: "noeviction".into(),
             maxmemory_samples: 5,
             maxmemory_eviction_tenacity: 10,
             lfu_log_factor: 10,
@@ -269,6 +271,11 @@ impl Default for ShardConfig {
 }
 
 impl ShardConfig {
+    /// The eviction policy, typed.
+    pub fn policy(&self) -> MaxmemoryPolicy {
+        MaxmemoryPolicy::from_name(&self.maxmemory_policy).unwrap_or_default()
+    }
+
     /// `CONFIG GET name` for one exact parameter name or alias.
     pub fn get(&self, name: &str) -> Option<String> {
         table::lookup(name).map(|p| p.get(self))

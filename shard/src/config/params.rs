@@ -500,10 +500,10 @@ pub static PARAMS: &[Param] = &[
         0,
         Kind::Enum(POLICIES),
         Access::Field {
-            get: |c| Val::Str(c.maxmemory_policy.name().into()),
+            get: |c| Val::Str(c.policy().name().into()),
             set: |c, v| {
                 if let Some(p) = MaxmemoryPolicy::from_name(&show_str(&v)) {
-                    c.maxmemory_policy = p;
+                    c.maxmemory_policy = p.name().into();
                 }
             },
         }

@@ -46,7 +46,8 @@ fn memory_units_and_typed_fields() {
     assert_eq!(c.hash_max_listpack_entries, 7);
     assert_eq!(get(&c, "hash-max-listpack-entries"), "7");
     c.set("maxmemory-policy", "ALLKEYS-LRU").unwrap();
-    assert_eq!(c.maxmemory_policy, MaxmemoryPolicy::AllkeysLru);
+    assert_eq!(c.policy(), MaxmemoryPolicy::AllkeysLru);
+    assert_eq!(c.maxmemory_policy, "allkeys-lru");
     assert_eq!(get(&c, "maxmemory-policy"), "allkeys-lru");
     c.set("hz", "100000").unwrap();
     assert_eq!(c.hz, 500);

@@ -50,7 +50,8 @@ pub struct Db {
     pub expired: Vec<Sds>,
     /// Seconds clock for the LRU field, set by the server once per event-loop turn.
     pub lru_clock: u32,
-    /// False while DEBUG SET-ACTIVE-EXPIRE 0 is in force: only lazy expiry runs.
+    /// Whether the cron's active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE); lazy expiry
+    /// on access is unaffected.
     pub active_expire_enabled: bool,
 }
 

@@ -229,7 +229,7 @@ fn memory(srv: &Server, o: &mut String) {
         "used_memory_scripts_human" => "184B",
         "maxmemory" => srv.config.maxmemory,
         "maxmemory_human" => human_bytes(srv.config.maxmemory),
-        "maxmemory_policy" => srv.config.maxmemory_policy.name(),
+        "maxmemory_policy" => srv.config.policy().name(),
         "allocator_frag_ratio" => format!("{:.2}", ratio(m.active, m.allocated)),
         "allocator_frag_bytes" => m.active.saturating_sub(m.allocated),
         "allocator_rss_ratio" => format!("{:.2}", ratio(m.resident, m.active)),
