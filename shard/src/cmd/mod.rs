@@ -159,7 +159,9 @@ fn find(args: &[Bytes]) -> Result<&'static CommandSpec, CmdError> {
     let Some(name) = args.first() else {
         return Err(CmdError::Static("ERR empty command"));
     };
-    let Some(spec) = command::lookup(name).filter(|s| implemented(s)) else {
+    // A subcommand's full name (`config|get`) is not a command name, as in Redis.
+    let Some(spec) = command::lookup(name).filter(|s| implemented(s) && !s.name.contains('|'))
+    else {
         return Err(unknown_command(args));
     };
     if spec.subcommands.is_empty() || args.len() < 2 {
@@ -312,6 +314,19 @@ mod tests {
         assert_eq!(
             resolve(&a("get")).err().map(|e| e.text().to_string()),
             Some("ERR wrong number of arguments for 'get' command".to_string())
+        );
+        assert!(resolve(&a("config|get maxmemory"))
+            .err()
+            .is_some_and(|e| e.text().starts_with("ERR unknown command 'config|get'")));
+        assert_eq!(
+            resolve(&a("config nosuch"))
+                .err()
+                .map(|e| e.text().to_string()),
+            Some("ERR unknown subcommand 'nosuch'. Try CONFIG HELP.".to_string())
+        );
+        assert_eq!(
+            resolve(&a("config")).err().map(|e| e.text().to_string()),
+            Some("ERR wrong number of arguments for 'config' command".to_string())
         );
     }
 }

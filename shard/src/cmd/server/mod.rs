@@ -7,12 +7,14 @@
 //! - [`info`]: the INFO command and its sections.
 //! - [`debug`]: the DEBUG command and its subcommands.
 //! - [`command`]: COMMAND and its subcommands.
+//! - [`memory`]: the MEMORY command's subcommands.
 //! - [`slowlog`]: SLOWLOG, and the recording of slow commands.
 
 pub mod command;
 pub mod config;
 pub mod debug;
 pub mod info;
+pub mod memory;
 pub mod slowlog;
 
 use bytes::Bytes;
@@ -47,6 +49,12 @@ pub static COMMANDS: &[(&str, Handler)] = &[
     ("slowlog|reset", slowlog::reset),
     ("slowlog|help", slowlog::help),
     ("role", role),
+    ("memory|usage", memory::usage),
+    ("memory|stats", memory::stats),
+    ("memory|doctor", memory::doctor),
+    ("memory|malloc-stats", memory::malloc_stats),
+    ("memory|purge", memory::purge),
+    ("memory|help", memory::help),
 ];
 
 /// Redis's reply to `<CMD> HELP`: a header, the given lines, then HELP's own entry.
