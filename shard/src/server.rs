@@ -86,7 +86,11 @@ async fn serve(config: ShardConfig) -> Result<(), ShardError> {
     for l in tcp {
         tasks.push(tokio::task::spawn_local(accept_tcp(shared.clone(), l)));
     }
-    shutdown_signal().await;
+    let stop = shared.borrow().shutdown.clone();
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = stop.notified() => {}
+    }
     tracing::info!("shard shutting down");
     Ok(())
 }

@@ -128,6 +128,8 @@ pub struct Server {
     /// Allocated bytes once the shard was ready, before any data (`used_memory_startup`).
     pub startup_memory: u64,
     pub slowlog: crate::cmd::server::slowlog::SlowLog,
+    /// Signalled by SHUTDOWN; the event loop then stops as it does on SIGTERM.
+    pub shutdown: std::rc::Rc<tokio::sync::Notify>,
     pub rng: SmallRng,
 }
 
@@ -149,6 +151,7 @@ impl Server {
             blocked_clients: 0,
             startup_memory: used_memory(),
             slowlog: Default::default(),
+            shutdown: Default::default(),
             rng,
         }
     }

@@ -49,6 +49,7 @@ pub static COMMANDS: &[(&str, Handler)] = &[
     ("slowlog|reset", slowlog::reset),
     ("slowlog|help", slowlog::help),
     ("role", role),
+    ("shutdown", shutdown),
     ("memory|usage", memory::usage),
     ("memory|stats", memory::stats),
     ("memory|doctor", memory::doctor),
@@ -77,6 +78,36 @@ fn time(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     ctx.out.array(2);
     ctx.out.bulk_int(us / 1_000_000);
     ctx.out.bulk_int(us % 1_000_000);
+    Ok(())
+}
+
+/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT] — stops the shard the way SIGTERM
+/// does. The caller gets no reply: its connection closes as the process exits.
+fn shutdown(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
+    let (mut save, mut nosave, mut other, mut abort) = (false, false, false, false);
+    for a in &argv[1..] {
+        if args::is(a, "nosave") {
+            nosave = true;
+        } else if args::is(a, "save") {
+            save = true;
+        } else if args::is(a, "now") || args::is(a, "force") {
+            other = true;
+        } else if args::is(a, "abort") {
+            abort = true;
+        } else {
+            return Err(err::SYNTAX.into());
+        }
+    }
+    if (abort && (save || nosave || other)) || (save && nosave) {
+        return Err(err::SYNTAX.into());
+    }
+    if abort {
+        // Shutdown is immediate here, so there is never one in progress to abort.
+        return Err("ERR No shutdown in progress.".into());
+    }
+    tracing::warn!("SHUTDOWN requested by client {}", ctx.client.addr);
+    ctx.srv.shutdown.notify_one();
+    ctx.client.close_after_reply = true;
     Ok(())
 }
 
