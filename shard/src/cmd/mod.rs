@@ -247,13 +247,15 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
         spec,
     };
     let result = handler(&mut ctx, args);
-    let usec = started.elapsed().as_micros() as u64;
+    let nanos = started.elapsed().as_nanos() as u64;
+    let usec = nanos / 1000;
     let failed = result.is_err();
     if let Err(e) = result {
         out.truncate(mark);
         reply_error(srv, out, &e);
     }
-    srv.stats.record_call(spec.name, usec, failed);
+    let track = srv.config.latency_tracking;
+    srv.stats.record_call(spec.name, nanos, failed, track);
     server::slowlog::record(srv, client, spec, args, usec);
 }
 

@@ -81,7 +81,7 @@ pub fn render(srv: &Server, args: &[Bytes]) -> String {
         ("module_list", "Modules", |_, _| {}),
         ("commandstats", "Commandstats", commandstats),
         ("errorstats", "Errorstats", errorstats),
-        ("latencystats", "Latencystats", |_, _| {}),
+        ("latencystats", "Latencystats", latencystats),
         ("cluster", "Cluster", |_, o| {
             o.push_str("cluster_enabled:0\r\n")
         }),
@@ -400,6 +400,40 @@ fn commandstats(srv: &Server, o: &mut String) {
     }
 }
 
+fn latencystats(srv: &Server, o: &mut String) {
+    if !srv.config.latency_tracking {
+        return;
+    }
+    let pcts: Vec<String> = srv
+        .config
+        .get("latency-tracking-info-percentiles")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect();
+    let mut names: Vec<_> = srv.stats.commands.iter().collect();
+    names.sort_by_key(|(n, _)| *n);
+    for (name, c) in names {
+        let Some(h) = c.latency.as_ref().filter(|h| h.total() > 0) else {
+            continue;
+        };
+        let parts: Vec<String> = pcts
+            .iter()
+            .map(|p| {
+                let pct = p.parse::<f64>().unwrap_or(0.0);
+                format!("p{p}={:.3}", h.percentile(pct) as f64 / 1000.0)
+            })
+            .collect();
+        let _ = write!(
+            o,
+            "latency_percentiles_usec_{}:{}\r\n",
+            safe(name),
+            parts.join(",")
+        );
+    }
+}
+
 fn errorstats(srv: &Server, o: &mut String) {
     for (code, count) in &srv.stats.errors {
         let _ = write!(o, "errorstat_{}:count={count}\r\n", safe(code));
@@ -448,7 +482,8 @@ mod tests {
     #[test]
     fn section_selection() {
         let mut srv = Server::new(ShardConfig::default());
-        srv.stats.commands.entry("get").or_default().calls = 2;
+        srv.stats.record_call("get", 1500, false, true);
+        srv.stats.record_call("get", 2500, false, true);
         let default = render(&srv, &[]);
         assert_eq!(
             sections(&default),
@@ -470,8 +505,12 @@ mod tests {
         assert!(default.starts_with("# Server\r\nredis_version:7.0.15\r\n"));
         let all = render(&srv, &args(&["all"]));
         assert!(all.contains(
-            "\r\ncmdstat_get:calls=2,usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=0\r\n"
+            "\r\ncmdstat_get:calls=2,usec=3,usec_per_call=1.50,rejected_calls=0,failed_calls=0\r\n"
         ));
+        assert!(
+            all.contains("\r\nlatency_percentiles_usec_get:p50=1.503,p99=2.559,p99.9=2.559\r\n"),
+            "{all}"
+        );
         assert_eq!(sections(&render(&srv, &args(&["CPU", "cpu"]))), ["CPU"]);
         assert!(render(&srv, &args(&["nosuchsection"])).is_empty());
         // Sections are separated by one blank line, every line ends in CRLF.

@@ -2,6 +2,8 @@
 //! It lives in an `Rc<RefCell<…>>` shared by the connection tasks of the single thread;
 //! no borrow is ever held across an `.await`, so borrows never conflict.
 
+pub mod histogram;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,7 +15,7 @@ use crate::config::ShardConfig;
 use crate::db::Db;
 
 /// One command's counters, as INFO COMMANDSTATS reports them.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub struct CmdStat {
     pub calls: u64,
     pub usec: u64,
@@ -21,6 +23,8 @@ pub struct CmdStat {
     pub rejected_calls: u64,
     /// Ran and replied with an error.
     pub failed_calls: u64,
+    /// Run times in nanoseconds while `latency-tracking` is on (INFO LATENCYSTATS).
+    pub latency: Option<histogram::Histogram>,
 }
 
 /// How many samples the instantaneous metrics average over, as in Redis.
@@ -90,13 +94,18 @@ impl Stats {
         }
     }
 
-    /// Counts one executed command; MULTI/EXEC and scripts call this for the commands
-    /// they run, as Redis counts those too.
-    pub fn record_call(&mut self, name: &'static str, usec: u64, failed: bool) {
+    /// Counts one executed command that ran for `nanos`; MULTI/EXEC and scripts call
+    /// this for the commands they run, as Redis counts those too.
+    pub fn record_call(&mut self, name: &'static str, nanos: u64, failed: bool, track: bool) {
         let stat = self.commands.entry(name).or_default();
         stat.calls += 1;
-        stat.usec += usec;
+        stat.usec += nanos / 1000;
         stat.failed_calls += failed as u64;
+        if track {
+            stat.latency
+                .get_or_insert_with(Default::default)
+                .record(nanos);
+        }
     }
 
     /// CONFIG RESETSTAT: clears the counters, keeping what describes the present.
