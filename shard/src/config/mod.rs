@@ -4,6 +4,7 @@
 //! - this file: [`ShardConfig`], the typed settings the shard acts on, and their enums.
 //! - [`parse`]: Redis's value syntaxes (memory units, yes/no, event classes, save points).
 //! - [`params`]: the CONFIG parameter table itself, as data.
+//! - `special`: parsers of the values with their own syntax, and custom accessors.
 //! - [`table`]: the parameter types (name, alias, type, bounds, field) and the
 //!   all-or-nothing [`table::set_many`] behind CONFIG SET.
 //!
@@ -14,6 +15,7 @@
 
 pub mod params;
 pub mod parse;
+mod special;
 pub mod table;
 
 use std::collections::BTreeMap;

@@ -1,11 +1,12 @@
-//! Every CONFIG parameter, in Redis 7.0's order. Settings the shard acts on name their
-//! [`ShardConfig`] field; the rest are passive (accepted, validated, reported).
+//! Every CONFIG parameter, in Redis 7.0's order, one line each. Settings the shard acts
+//! on name their [`ShardConfig`] field; the rest are passive (accepted, validated,
+//! reported). The value syntaxes and custom accessors are in [`super::special`].
 //!
 //! `port` and `bind` are pinned here, unlike Redis: a shard's listeners belong to the
 //! agent that started it, which routes to that address, so only their current values
 //! are accepted.
 
-use super::parse;
+use super::special::*;
 use super::table::flag::{HIDDEN, IMMUTABLE, PINNED, PROTECTED};
 use super::table::{Access, Kind, NumFmt, Param, Val};
 use super::{AppendFsync, MaxmemoryPolicy, ShardConfig};
@@ -15,6 +16,11 @@ const INT_MIN: i128 = i32::MIN as i128;
 const UINT_MAX: i128 = u32::MAX as i128;
 const LONG_MAX: i128 = i64::MAX as i128;
 const ULLONG_MAX: i128 = u64::MAX as i128;
+
+const POLICIES: &[&str] = MaxmemoryPolicy::NAMES;
+const FSYNCS: &[&str] = AppendFsync::NAMES;
+const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
+const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
 
 macro_rules! p {
     ($name:expr, $alias:expr, $flags:expr, $kind:expr, $access:expr) => {
@@ -37,11 +43,9 @@ macro_rules! fbool {
             0,
             Kind::Bool,
             Access::Field {
-                get: |c| Val::Bool(c.$f),
-                set: |c, v| {
-                    if let Val::Bool(b) = v {
-                        c.$f = b;
-                    }
+                get: |c: &ShardConfig| Val::Bool(c.$f),
+                set: |c: &mut ShardConfig, v| if let Val::Bool(b) = v {
+                    c.$f = b;
                 },
             }
         )
@@ -61,11 +65,9 @@ macro_rules! fint {
                 fmt: NumFmt::$fmt
             },
             Access::Field {
-                get: |c| Val::Int(c.$f as i128),
-                set: |c, v| {
-                    if let Val::Int(n) = v {
-                        c.$f = n as _;
-                    }
+                get: |c: &ShardConfig| Val::Int(c.$f as i128),
+                set: |c: &mut ShardConfig, v| if let Val::Int(n) = v {
+                    c.$f = n as _;
                 },
             }
         )
@@ -81,12 +83,26 @@ macro_rules! fstr {
             $flags,
             Kind::Str,
             Access::Field {
-                get: |c| Val::Str(c.$f.clone()),
-                set: |c, v| {
-                    if let Val::Str(s) = v {
-                        c.$f = s;
-                    }
+                get: |c: &ShardConfig| Val::Str(c.$f.clone()),
+                set: |c: &mut ShardConfig, v| if let Val::Str(s) = v {
+                    c.$f = s;
                 },
+            }
+        )
+    };
+}
+
+/// A setting with its own accessors in [`super::special`].
+macro_rules! custom {
+    ($name:expr, $alias:expr, $flags:expr, $kind:expr, $get:ident, $set:ident) => {
+        p!(
+            $name,
+            $alias,
+            $flags,
+            $kind,
+            Access::Field {
+                get: $get,
+                set: $set
             }
         )
     };
@@ -132,8 +148,9 @@ macro_rules! penum {
     };
 }
 
+/// A value with its own syntax: its parser and printer.
 macro_rules! special {
-    ($name:expr, $alias:expr, $flags:expr, $parse:expr, $show:expr, $access:expr) => {
+    ($name:expr, $alias:expr, $flags:expr, $parse:ident, $show:ident, $access:expr) => {
         p!(
             $name,
             $alias,
@@ -147,205 +164,14 @@ macro_rules! special {
     };
 }
 
-fn show_str(v: &Val) -> String {
-    match v {
-        Val::Str(s) => s.clone(),
-        Val::Int(n) => n.to_string(),
-        Val::Bool(b) => if *b { "yes" } else { "no" }.into(),
-    }
-}
+const INT: Kind = Kind::Int {
+    min: 0,
+    max: INT_MAX,
+    fmt: NumFmt::Plain,
+};
 
-fn words(s: &str) -> Vec<&str> {
-    // Redis splits multi-argument values on single spaces.
-    s.split(' ').collect()
-}
-
-fn parse_save(s: &str) -> Result<Val, String> {
-    parse::save_points(&words(s))
-        .map(|p| Val::Str(parse::save_string(&p)))
-        .ok_or_else(|| "Invalid save parameters".into())
-}
-
-fn parse_events(s: &str) -> Result<Val, String> {
-    parse::keyspace_events(s)
-        .map(|f| Val::Int(f as i128))
-        .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
-}
-
-fn show_events(v: &Val) -> String {
-    match v {
-        Val::Int(n) => parse::keyspace_events_string(*n as u32),
-        other => show_str(other),
-    }
-}
-
-fn parse_bind(s: &str) -> Result<Val, String> {
-    let addrs: Vec<&str> = words(s).into_iter().filter(|a| !a.is_empty()).collect();
-    if addrs.len() > 16 {
-        return Err("Too many bind addresses specified.".into());
-    }
-    Ok(Val::Str(addrs.join(" ")))
-}
-
-fn parse_dir(s: &str) -> Result<Val, String> {
-    match std::fs::metadata(s) {
-        Ok(m) if m.is_dir() => Ok(Val::Str(s.to_string())),
-        Ok(_) => Err("Not a directory".into()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-fn parse_obuf(s: &str) -> Result<Val, String> {
-    let a = words(s);
-    if !a.len().is_multiple_of(4) {
-        return Err("Wrong number of arguments in buffer limit configuration.".into());
-    }
-    let mut classes = [
-        ("normal", 0u128, 0u128, 0i64),
-        ("slave", 256 << 20, 64 << 20, 60),
-        ("pubsub", 32 << 20, 8 << 20, 60),
-    ];
-    for chunk in a.chunks(4) {
-        let class = match chunk[0].to_ascii_lowercase().as_str() {
-            "normal" => 0,
-            "slave" | "replica" => 1,
-            "pubsub" => 2,
-            _ => {
-                return Err("Invalid client class specified in buffer limit configuration.".into())
-            }
-        };
-        let hard = parse::memory(chunk[1]);
-        let soft = parse::memory(chunk[2]);
-        let secs = chunk[3].parse::<i64>().ok().filter(|&s| s >= 0);
-        match (hard, soft, secs) {
-            (Some(h), Some(so), Some(se)) => {
-                classes[class].1 = h;
-                classes[class].2 = so;
-                classes[class].3 = se;
-            }
-            _ => {
-                return Err(
-                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
-                        .into(),
-                )
-            }
-        }
-    }
-    Ok(Val::Str(
-        classes
-            .iter()
-            .map(|(n, h, s, t)| format!("{n} {h} {s} {t}"))
-            .collect::<Vec<_>>()
-            .join(" "),
-    ))
-}
-
-fn parse_oom_values(s: &str) -> Result<Val, String> {
-    let a = words(s);
-    if a.len() != 3 {
-        return Err("wrong number of arguments".into());
-    }
-    let mut out = Vec::with_capacity(3);
-    for v in a {
-        match v.parse::<i64>() {
-            Ok(n) if (-2000..=2000).contains(&n) => out.push(n.to_string()),
-            _ => {
-                return Err(
-                    "Invalid oom-score-adj-values, elements must be between -2000 and 2000.".into(),
-                )
-            }
-        }
-    }
-    Ok(Val::Str(out.join(" ")))
-}
-
-fn parse_replicaof(s: &str) -> Result<Val, String> {
-    // The empty default means "no master"; only startup reaches this parser.
-    if s.is_empty() {
-        return Ok(Val::Str(String::new()));
-    }
-    let a = words(s);
-    if a.len() != 2 {
-        return Err("wrong number of arguments".into());
-    }
-    if a[0].eq_ignore_ascii_case("no") && a[1].eq_ignore_ascii_case("one") {
-        return Ok(Val::Str(String::new()));
-    }
-    match a[1].parse::<u16>() {
-        Ok(port) => Ok(Val::Str(format!("{} {port}", a[0]))),
-        Err(_) => Err("Invalid master port".into()),
-    }
-}
-
-fn parse_percentiles(s: &str) -> Result<Val, String> {
-    if s.is_empty() {
-        return Ok(Val::Str(String::new()));
-    }
-    let mut out = Vec::new();
-    for w in words(s) {
-        let p = shoal_proto::number::parse_f64(w.as_bytes())
-            .ok_or("Invalid latency-tracking-info-percentiles parameters")?;
-        if !(0.0..=100.0).contains(&p) {
-            return Err(
-                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
-                    .into(),
-            );
-        }
-        // Redis prints "%f" and trims trailing zeros.
-        let text = format!("{p:.6}");
-        out.push(text.trim_end_matches('0').trim_end_matches('.').to_string());
-    }
-    Ok(Val::Str(out.join(" ")))
-}
-
-fn parse_shutdown_flags(s: &str) -> Result<Val, String> {
-    const NAMES: [&str; 5] = ["default", "save", "nosave", "now", "force"];
-    let mut seen = Vec::new();
-    for w in words(s) {
-        match NAMES.iter().find(|n| n.eq_ignore_ascii_case(w)) {
-            Some(n) => seen.push(*n),
-            None => {
-                return Err(
-                    "argument(s) must be one of the following: default, save, nosave, now, force"
-                        .into(),
-                )
-            }
-        }
-    }
-    if seen.contains(&"save") && seen.contains(&"nosave") {
-        return Err("shutdown can't have both 'save' and 'nosave' flags".into());
-    }
-    let flags: Vec<&str> = NAMES[1..]
-        .iter()
-        .copied()
-        .filter(|n| seen.contains(n))
-        .collect();
-    Ok(Val::Str(if flags.is_empty() {
-        "default".into()
-    } else {
-        flags.join(" ")
-    }))
-}
-
-fn get_requirepass(c: &ShardConfig) -> Val {
-    Val::Str(
-        c.requirepass
-            .as_deref()
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .unwrap_or_default(),
-    )
-}
-
-fn set_requirepass(c: &mut ShardConfig, v: Val) {
-    if let Val::Str(s) = v {
-        c.requirepass = (!s.is_empty()).then(|| s.into_bytes());
-    }
-}
-
-const POLICIES: &[&str] = MaxmemoryPolicy::NAMES;
-const FSYNCS: &[&str] = AppendFsync::NAMES;
-const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
-
+// One line per parameter reads as the table it is; rustfmt would spread each over many.
+#[rustfmt::skip]
 pub static PARAMS: &[Param] = &[
     pbool!("rdbchecksum", None, IMMUTABLE, "yes"),
     pbool!("daemonize", None, IMMUTABLE, "no"),
@@ -372,26 +198,11 @@ pub static PARAMS: &[Param] = &[
     fbool!("aof-load-truncated", None, aof_load_truncated),
     fbool!("aof-use-rdb-preamble", None, aof_use_rdb_preamble),
     fbool!("aof-timestamp-enabled", None, aof_timestamp_enabled),
-    pbool!(
-        "cluster-replica-no-failover",
-        Some("cluster-slave-no-failover"),
-        0,
-        "no"
-    ),
+    pbool!("cluster-replica-no-failover", Some("cluster-slave-no-failover"), 0, "no"),
     pbool!("replica-lazy-flush", Some("slave-lazy-flush"), 0, "no"),
-    pbool!(
-        "replica-serve-stale-data",
-        Some("slave-serve-stale-data"),
-        0,
-        "yes"
-    ),
+    pbool!("replica-serve-stale-data", Some("slave-serve-stale-data"), 0, "yes"),
     pbool!("replica-read-only", Some("slave-read-only"), 0, "yes"),
-    pbool!(
-        "replica-ignore-maxmemory",
-        Some("slave-ignore-maxmemory"),
-        0,
-        "yes"
-    ),
+    pbool!("replica-ignore-maxmemory", Some("slave-ignore-maxmemory"), 0, "yes"),
     pbool!("jemalloc-bg-thread", None, 0, "yes"),
     pbool!("activedefrag", None, 0, "no"),
     pbool!("syslog-enabled", None, IMMUTABLE, "no"),
@@ -409,25 +220,7 @@ pub static PARAMS: &[Param] = &[
     pbool!("aof-disable-auto-gc", None, 0, "no"),
     pbool!("replica-ignore-disk-write-errors", None, 0, "no"),
     pstr!("aclfile", None, IMMUTABLE, ""),
-    p!(
-        "unixsocket",
-        None,
-        IMMUTABLE,
-        Kind::Str,
-        Access::Field {
-            get: |c| Val::Str(
-                c.unixsocket
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            ),
-            set: |c, v| {
-                if let Val::Str(s) = v {
-                    c.unixsocket = (!s.is_empty()).then(|| s.into());
-                }
-            },
-        }
-    ),
+    custom!("unixsocket", None, IMMUTABLE, Kind::Str, get_unixsocket, set_unixsocket),
     pstr!("pidfile", None, IMMUTABLE, ""),
     pstr!("replica-announce-ip", Some("slave-announce-ip"), 0, ""),
     pstr!("masteruser", None, 0, ""),
@@ -443,597 +236,100 @@ pub static PARAMS: &[Param] = &[
     pstr!("aof_rewrite_cpulist", None, IMMUTABLE, ""),
     pstr!("bgsave_cpulist", None, IMMUTABLE, ""),
     pstr!("ignore-warnings", None, 0, ""),
-    pstr!(
-        "proc-title-template",
-        None,
-        0,
-        "{title} {listen-addr} {server-mode}"
-    ),
+    pstr!("proc-title-template", None, 0, "{title} {listen-addr} {server-mode}"),
     pstr!("bind-source-addr", None, 0, ""),
     pstr!("logfile", None, IMMUTABLE, ""),
     pstr!("masterauth", None, 0, ""),
-    p!(
-        "requirepass",
-        None,
-        0,
-        Kind::Str,
-        Access::Field {
-            get: get_requirepass,
-            set: set_requirepass,
-        }
-    ),
-    penum!(
-        "supervised",
-        IMMUTABLE,
-        &["upstart", "systemd", "auto", "no"],
-        "no"
-    ),
-    penum!(
-        "syslog-facility",
-        IMMUTABLE,
-        &["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"],
-        "local0"
-    ),
-    penum!(
-        "repl-diskless-load",
-        0,
-        &["disabled", "on-empty-db", "swapdb"],
-        "disabled"
-    ),
-    p!(
-        "loglevel",
-        None,
-        0,
-        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
-        Access::Field {
-            get: |c| Val::Str(c.loglevel.clone()),
-            set: |c, v| {
-                if let Val::Str(s) = v {
-                    c.loglevel = s;
-                }
-            },
-        }
-    ),
-    p!(
-        "maxmemory-policy",
-        None,
-        0,
-        Kind::Enum(POLICIES),
-        Access::Field {
-            get: |c| Val::Str(c.policy().name().into()),
-            set: |c, v| {
-                if let Some(p) = MaxmemoryPolicy::from_name(&show_str(&v)) {
-                    c.maxmemory_policy = p.name().into();
-                }
-            },
-        }
-    ),
-    p!(
-        "appendfsync",
-        None,
-        0,
-        Kind::Enum(FSYNCS),
-        Access::Field {
-            get: |c| Val::Str(c.appendfsync.name().into()),
-            set: |c, v| {
-                if let Some(f) = AppendFsync::from_name(&show_str(&v)) {
-                    c.appendfsync = f;
-                }
-            },
-        }
-    ),
-    penum!(
-        "oom-score-adj",
-        0,
-        &["no", "yes", "relative", "absolute"],
-        "no"
-    ),
-    penum!(
-        "acl-pubsub-default",
-        0,
-        &["allchannels", "resetchannels"],
-        "resetchannels"
-    ),
+    custom!("requirepass", None, 0, Kind::Str, get_requirepass, set_requirepass),
+    penum!("supervised", IMMUTABLE, &["upstart", "systemd", "auto", "no"], "no"),
+    penum!("syslog-facility", IMMUTABLE, &["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"], "local0"),
+    penum!("repl-diskless-load", 0, &["disabled", "on-empty-db", "swapdb"], "disabled"),
+    custom!("loglevel", None, 0, Kind::Enum(LOGLEVELS), get_loglevel, set_loglevel),
+    custom!("maxmemory-policy", None, 0, Kind::Enum(POLICIES), get_policy, set_policy),
+    custom!("appendfsync", None, 0, Kind::Enum(FSYNCS), get_fsync, set_fsync),
+    penum!("oom-score-adj", 0, &["no", "yes", "relative", "absolute"], "no"),
+    penum!("acl-pubsub-default", 0, &["allchannels", "resetchannels"], "resetchannels"),
     penum!("sanitize-dump-payload", 0, &["no", "yes", "clients"], "no"),
-    penum!(
-        "enable-protected-configs",
-        IMMUTABLE,
-        PROTECTED_ACTION,
-        "no"
-    ),
+    penum!("enable-protected-configs", IMMUTABLE, PROTECTED_ACTION, "no"),
     penum!("enable-debug-command", IMMUTABLE, PROTECTED_ACTION, "no"),
     penum!("enable-module-command", IMMUTABLE, PROTECTED_ACTION, "no"),
-    penum!(
-        "cluster-preferred-endpoint-type",
-        0,
-        &["ip", "hostname", "unknown-endpoint"],
-        "ip"
-    ),
-    penum!(
-        "propagation-error-behavior",
-        0,
-        &["ignore", "panic", "panic-on-replicas"],
-        "ignore"
-    ),
-    special!(
-        "shutdown-on-sigint",
-        None,
-        0,
-        parse_shutdown_flags,
-        show_str,
-        Access::Passive("default")
-    ),
-    special!(
-        "shutdown-on-sigterm",
-        None,
-        0,
-        parse_shutdown_flags,
-        show_str,
-        Access::Passive("default")
-    ),
+    penum!("cluster-preferred-endpoint-type", 0, &["ip", "hostname", "unknown-endpoint"], "ip"),
+    penum!("propagation-error-behavior", 0, &["ignore", "panic", "panic-on-replicas"], "ignore"),
+    special!("shutdown-on-sigint", None, 0, parse_shutdown_flags, show_str, Access::Passive("default")),
+    special!("shutdown-on-sigterm", None, 0, parse_shutdown_flags, show_str, Access::Passive("default")),
     pint!("databases", None, IMMUTABLE, 1, INT_MAX, Plain, "1"),
-    p!(
-        "port",
-        None,
-        PINNED,
-        Kind::Int {
-            min: 0,
-            max: 65535,
-            fmt: NumFmt::Plain
-        },
-        Access::Field {
-            get: |c| Val::Int(c.port as i128),
-            set: |c, v| {
-                if let Val::Int(n) = v {
-                    c.port = n as u16;
-                }
-            },
-        }
-    ),
+    custom!("port", None, PINNED, Kind::Int { min: 0, max: 65535, fmt: NumFmt::Plain }, get_port, set_port),
     pint!("io-threads", None, IMMUTABLE, 1, 128, Plain, "1"),
-    fint!(
-        "auto-aof-rewrite-percentage",
-        None,
-        0,
-        INT_MAX,
-        Plain,
-        auto_aof_rewrite_percentage
-    ),
-    pint!(
-        "cluster-replica-validity-factor",
-        Some("cluster-slave-validity-factor"),
-        0,
-        0,
-        INT_MAX,
-        Plain,
-        "10"
-    ),
-    fint!(
-        "list-max-listpack-size",
-        Some("list-max-ziplist-size"),
-        INT_MIN,
-        INT_MAX,
-        Plain,
-        list_max_listpack_size
-    ),
+    fint!("auto-aof-rewrite-percentage", None, 0, INT_MAX, Plain, auto_aof_rewrite_percentage),
+    pint!("cluster-replica-validity-factor", Some("cluster-slave-validity-factor"), 0, 0, INT_MAX, Plain, "10"),
+    fint!("list-max-listpack-size", Some("list-max-ziplist-size"), INT_MIN, INT_MAX, Plain, list_max_listpack_size),
     fint!("tcp-keepalive", None, 0, INT_MAX, Plain, tcp_keepalive),
     pint!("cluster-migration-barrier", None, 0, 0, INT_MAX, Plain, "1"),
     pint!("active-defrag-cycle-min", None, 0, 1, 99, Plain, "1"),
     pint!("active-defrag-cycle-max", None, 0, 1, 99, Plain, "25"),
-    pint!(
-        "active-defrag-threshold-lower",
-        None,
-        0,
-        0,
-        1000,
-        Plain,
-        "10"
-    ),
-    pint!(
-        "active-defrag-threshold-upper",
-        None,
-        0,
-        0,
-        1000,
-        Plain,
-        "100"
-    ),
+    pint!("active-defrag-threshold-lower", None, 0, 0, 1000, Plain, "10"),
+    pint!("active-defrag-threshold-upper", None, 0, 0, 1000, Plain, "100"),
     fint!("lfu-log-factor", None, 0, INT_MAX, Plain, lfu_log_factor),
     fint!("lfu-decay-time", None, 0, INT_MAX, Plain, lfu_decay_time),
-    pint!(
-        "replica-priority",
-        Some("slave-priority"),
-        0,
-        0,
-        INT_MAX,
-        Plain,
-        "100"
-    ),
+    pint!("replica-priority", Some("slave-priority"), 0, 0, INT_MAX, Plain, "100"),
     pint!("repl-diskless-sync-delay", None, 0, 0, INT_MAX, Plain, "5"),
-    fint!(
-        "maxmemory-samples",
-        None,
-        1,
-        INT_MAX,
-        Plain,
-        maxmemory_samples
-    ),
-    fint!(
-        "maxmemory-eviction-tenacity",
-        None,
-        0,
-        100,
-        Plain,
-        maxmemory_eviction_tenacity
-    ),
+    fint!("maxmemory-samples", None, 1, INT_MAX, Plain, maxmemory_samples),
+    fint!("maxmemory-eviction-tenacity", None, 0, 100, Plain, maxmemory_eviction_tenacity),
     fint!("timeout", None, 0, INT_MAX, Plain, timeout),
-    pint!(
-        "replica-announce-port",
-        Some("slave-announce-port"),
-        0,
-        0,
-        65535,
-        Plain,
-        "0"
-    ),
+    pint!("replica-announce-port", Some("slave-announce-port"), 0, 0, 65535, Plain, "0"),
     pint!("tcp-backlog", None, IMMUTABLE, 0, INT_MAX, Plain, "511"),
     pint!("cluster-port", None, IMMUTABLE, 0, 65535, Plain, "0"),
     pint!("cluster-announce-bus-port", None, 0, 0, 65535, Plain, "0"),
     pint!("cluster-announce-port", None, 0, 0, 65535, Plain, "0"),
     pint!("cluster-announce-tls-port", None, 0, 0, 65535, Plain, "0"),
     pint!("repl-timeout", None, 0, 1, INT_MAX, Plain, "60"),
-    pint!(
-        "repl-ping-replica-period",
-        Some("repl-ping-slave-period"),
-        0,
-        1,
-        INT_MAX,
-        Plain,
-        "10"
-    ),
-    fint!(
-        "list-compress-depth",
-        None,
-        0,
-        INT_MAX,
-        Plain,
-        list_compress_depth
-    ),
-    pint!(
-        "rdb-key-save-delay",
-        None,
-        HIDDEN,
-        INT_MIN,
-        INT_MAX,
-        Plain,
-        "0"
-    ),
+    pint!("repl-ping-replica-period", Some("repl-ping-slave-period"), 0, 1, INT_MAX, Plain, "10"),
+    fint!("list-compress-depth", None, 0, INT_MAX, Plain, list_compress_depth),
+    pint!("rdb-key-save-delay", None, HIDDEN, INT_MIN, INT_MAX, Plain, "0"),
     pint!("key-load-delay", None, HIDDEN, INT_MIN, INT_MAX, Plain, "0"),
-    fint!(
-        "active-expire-effort",
-        None,
-        1,
-        10,
-        Plain,
-        active_expire_effort
-    ),
-    p!(
-        "hz",
-        None,
-        0,
-        Kind::Int {
-            min: 0,
-            max: INT_MAX,
-            fmt: NumFmt::Plain
-        },
-        Access::Field {
-            get: |c| Val::Int(c.hz as i128),
-            // Redis clamps the stored value to what the cron can honour.
-            set: |c, v| {
-                if let Val::Int(n) = v {
-                    c.hz = n.clamp(1, 500) as u32;
-                }
-            },
-        }
-    ),
-    pint!(
-        "min-replicas-to-write",
-        Some("min-slaves-to-write"),
-        0,
-        0,
-        INT_MAX,
-        Plain,
-        "0"
-    ),
-    pint!(
-        "min-replicas-max-lag",
-        Some("min-slaves-max-lag"),
-        0,
-        0,
-        INT_MAX,
-        Plain,
-        "10"
-    ),
+    fint!("active-expire-effort", None, 1, 10, Plain, active_expire_effort),
+    custom!("hz", None, 0, INT, get_hz, set_hz),
+    pint!("min-replicas-to-write", Some("min-slaves-to-write"), 0, 0, INT_MAX, Plain, "0"),
+    pint!("min-replicas-max-lag", Some("min-slaves-max-lag"), 0, 0, INT_MAX, Plain, "10"),
     pint!("watchdog-period", None, HIDDEN, 0, INT_MAX, Plain, "0"),
     pint!("shutdown-timeout", None, 0, 0, INT_MAX, Plain, "10"),
-    pint!(
-        "repl-diskless-sync-max-replicas",
-        None,
-        0,
-        0,
-        INT_MAX,
-        Plain,
-        "0"
-    ),
+    pint!("repl-diskless-sync-max-replicas", None, 0, 0, INT_MAX, Plain, "0"),
     fint!("maxclients", None, 1, UINT_MAX, Plain, maxclients),
     pint!("unixsocketperm", None, IMMUTABLE, 0, 0o777, Octal, "0"),
     pint!("socket-mark-id", None, IMMUTABLE, 0, UINT_MAX, Plain, "0"),
-    pint!(
-        "active-defrag-max-scan-fields",
-        None,
-        0,
-        1,
-        LONG_MAX,
-        Plain,
-        "1000"
-    ),
+    pint!("active-defrag-max-scan-fields", None, 0, 1, LONG_MAX, Plain, "1000"),
     fint!("slowlog-max-len", None, 0, LONG_MAX, Plain, slowlog_max_len),
     pint!("acllog-max-len", None, 0, 0, LONG_MAX, Plain, "128"),
-    fint!(
-        "busy-reply-threshold",
-        Some("lua-time-limit"),
-        0,
-        LONG_MAX,
-        Plain,
-        busy_reply_threshold
-    ),
+    fint!("busy-reply-threshold", Some("lua-time-limit"), 0, LONG_MAX, Plain, busy_reply_threshold),
     pint!("cluster-node-timeout", None, 0, 0, LONG_MAX, Plain, "15000"),
-    fint!(
-        "slowlog-log-slower-than",
-        None,
-        -1,
-        LONG_MAX,
-        Plain,
-        slowlog_log_slower_than
-    ),
-    fint!(
-        "latency-monitor-threshold",
-        None,
-        0,
-        LONG_MAX,
-        Plain,
-        latency_monitor_threshold
-    ),
-    fint!(
-        "proto-max-bulk-len",
-        None,
-        1024 * 1024,
-        LONG_MAX,
-        Memory,
-        proto_max_bulk_len
-    ),
-    fint!(
-        "stream-node-max-entries",
-        None,
-        0,
-        LONG_MAX,
-        Plain,
-        stream_node_max_entries
-    ),
+    fint!("slowlog-log-slower-than", None, -1, LONG_MAX, Plain, slowlog_log_slower_than),
+    fint!("latency-monitor-threshold", None, 0, LONG_MAX, Plain, latency_monitor_threshold),
+    fint!("proto-max-bulk-len", None, 1024 * 1024, LONG_MAX, Memory, proto_max_bulk_len),
+    fint!("stream-node-max-entries", None, 0, LONG_MAX, Plain, stream_node_max_entries),
     pint!("repl-backlog-size", None, 0, 1, LONG_MAX, Memory, "1048576"),
     fint!("maxmemory", None, 0, ULLONG_MAX, Memory, maxmemory),
-    pint!(
-        "cluster-link-sendbuf-limit",
-        None,
-        0,
-        0,
-        ULLONG_MAX,
-        Memory,
-        "0"
-    ),
-    fint!(
-        "hash-max-listpack-entries",
-        Some("hash-max-ziplist-entries"),
-        0,
-        LONG_MAX,
-        Plain,
-        hash_max_listpack_entries
-    ),
-    fint!(
-        "set-max-intset-entries",
-        None,
-        0,
-        LONG_MAX,
-        Plain,
-        set_max_intset_entries
-    ),
-    fint!(
-        "zset-max-listpack-entries",
-        Some("zset-max-ziplist-entries"),
-        0,
-        LONG_MAX,
-        Plain,
-        zset_max_listpack_entries
-    ),
-    pint!(
-        "active-defrag-ignore-bytes",
-        None,
-        0,
-        1,
-        LONG_MAX,
-        Memory,
-        "104857600"
-    ),
-    fint!(
-        "hash-max-listpack-value",
-        Some("hash-max-ziplist-value"),
-        0,
-        LONG_MAX,
-        Memory,
-        hash_max_listpack_value
-    ),
-    fint!(
-        "stream-node-max-bytes",
-        None,
-        0,
-        LONG_MAX,
-        Memory,
-        stream_node_max_bytes
-    ),
-    fint!(
-        "zset-max-listpack-value",
-        Some("zset-max-ziplist-value"),
-        0,
-        LONG_MAX,
-        Memory,
-        zset_max_listpack_value
-    ),
-    fint!(
-        "hll-sparse-max-bytes",
-        None,
-        0,
-        LONG_MAX,
-        Memory,
-        hll_sparse_max_bytes
-    ),
-    fint!(
-        "tracking-table-max-keys",
-        None,
-        0,
-        LONG_MAX,
-        Plain,
-        tracking_table_max_keys
-    ),
-    fint!(
-        "client-query-buffer-limit",
-        None,
-        1024 * 1024,
-        LONG_MAX,
-        Memory,
-        client_query_buffer_limit
-    ),
-    pint!(
-        "maxmemory-clients",
-        None,
-        0,
-        -100,
-        LONG_MAX,
-        MemoryPercent,
-        "0"
-    ),
+    pint!("cluster-link-sendbuf-limit", None, 0, 0, ULLONG_MAX, Memory, "0"),
+    fint!("hash-max-listpack-entries", Some("hash-max-ziplist-entries"), 0, LONG_MAX, Plain, hash_max_listpack_entries),
+    fint!("set-max-intset-entries", None, 0, LONG_MAX, Plain, set_max_intset_entries),
+    fint!("zset-max-listpack-entries", Some("zset-max-ziplist-entries"), 0, LONG_MAX, Plain, zset_max_listpack_entries),
+    pint!("active-defrag-ignore-bytes", None, 0, 1, LONG_MAX, Memory, "104857600"),
+    fint!("hash-max-listpack-value", Some("hash-max-ziplist-value"), 0, LONG_MAX, Memory, hash_max_listpack_value),
+    fint!("stream-node-max-bytes", None, 0, LONG_MAX, Memory, stream_node_max_bytes),
+    fint!("zset-max-listpack-value", Some("zset-max-ziplist-value"), 0, LONG_MAX, Memory, zset_max_listpack_value),
+    fint!("hll-sparse-max-bytes", None, 0, LONG_MAX, Memory, hll_sparse_max_bytes),
+    fint!("tracking-table-max-keys", None, 0, LONG_MAX, Plain, tracking_table_max_keys),
+    fint!("client-query-buffer-limit", None, 1024 * 1024, LONG_MAX, Memory, client_query_buffer_limit),
+    pint!("maxmemory-clients", None, 0, -100, LONG_MAX, MemoryPercent, "0"),
     pint!("repl-backlog-ttl", None, 0, 0, LONG_MAX, Plain, "3600"),
-    fint!(
-        "auto-aof-rewrite-min-size",
-        None,
-        0,
-        LONG_MAX,
-        Memory,
-        auto_aof_rewrite_min_size
-    ),
-    pint!(
-        "loading-process-events-interval-bytes",
-        None,
-        HIDDEN,
-        1024,
-        INT_MAX,
-        Plain,
-        "2097152"
-    ),
-    special!(
-        "dir",
-        None,
-        PROTECTED,
-        parse_dir,
-        show_str,
-        Access::Field {
-            get: |c| Val::Str(
-                std::fs::canonicalize(&c.data_dir)
-                    .unwrap_or_else(|_| c.data_dir.clone())
-                    .display()
-                    .to_string(),
-            ),
-            set: |c, v| {
-                if let Val::Str(s) = v {
-                    c.data_dir = s.into();
-                }
-            },
-        }
-    ),
-    special!(
-        "save",
-        None,
-        0,
-        parse_save,
-        show_str,
-        Access::Field {
-            get: |c| Val::Str(parse::save_string(&c.save)),
-            set: |c, v| {
-                if let Some(p) = parse::save_points(&words(&show_str(&v))) {
-                    c.save = p;
-                }
-            },
-        }
-    ),
-    special!(
-        "client-output-buffer-limit",
-        None,
-        0,
-        parse_obuf,
-        show_str,
-        Access::Passive("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60")
-    ),
-    special!(
-        "oom-score-adj-values",
-        None,
-        0,
-        parse_oom_values,
-        show_str,
-        Access::Passive("0 200 800")
-    ),
-    special!(
-        "notify-keyspace-events",
-        None,
-        0,
-        parse_events,
-        show_events,
-        Access::Field {
-            get: |c| Val::Int(c.notify_keyspace_events as i128),
-            set: |c, v| {
-                if let Val::Int(n) = v {
-                    c.notify_keyspace_events = n as u32;
-                }
-            },
-        }
-    ),
-    special!(
-        "bind",
-        None,
-        PINNED,
-        parse_bind,
-        show_str,
-        Access::Field {
-            get: |c| Val::Str(c.bind.clone()),
-            set: |c, v| {
-                if let Val::Str(s) = v {
-                    c.bind = s;
-                }
-            },
-        }
-    ),
-    special!(
-        "replicaof",
-        Some("slaveof"),
-        IMMUTABLE,
-        parse_replicaof,
-        show_str,
-        Access::Passive("")
-    ),
-    special!(
-        "latency-tracking-info-percentiles",
-        None,
-        0,
-        parse_percentiles,
-        show_str,
-        Access::Passive("50 99 99.9")
-    ),
+    fint!("auto-aof-rewrite-min-size", None, 0, LONG_MAX, Memory, auto_aof_rewrite_min_size),
+    pint!("loading-process-events-interval-bytes", None, HIDDEN, 1024, INT_MAX, Plain, "2097152"),
+    special!("dir", None, PROTECTED, parse_dir, show_str, Access::Field { get: get_dir, set: set_dir }),
+    special!("save", None, 0, parse_save, show_str, Access::Field { get: get_save, set: set_save }),
+    special!("client-output-buffer-limit", None, 0, parse_obuf, show_str,
+        Access::Passive("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60")),
+    special!("oom-score-adj-values", None, 0, parse_oom_values, show_str, Access::Passive("0 200 800")),
+    special!("notify-keyspace-events", None, 0, parse_events, show_events, Access::Field { get: get_events, set: set_events }),
+    special!("bind", None, PINNED, parse_bind, show_str, Access::Field { get: get_bind, set: set_bind }),
+    special!("replicaof", Some("slaveof"), IMMUTABLE, parse_replicaof, show_str, Access::Passive("")),
+    special!("latency-tracking-info-percentiles", None, 0, parse_percentiles, show_str, Access::Passive("50 99 99.9")),
 ];
