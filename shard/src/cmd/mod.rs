@@ -257,6 +257,13 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
     let track = srv.config.latency_tracking;
     srv.stats.record_call(spec.name, nanos, failed, track);
     server::slowlog::record(srv, client, spec, args, usec);
+    let event = if spec.flags.has(shoal_proto::Flags::FAST) {
+        "fast-command"
+    } else {
+        "command"
+    };
+    let threshold = srv.config.latency_monitor_threshold;
+    srv.latency.add_if_needed(threshold, event, usec / 1000);
 }
 
 fn reject(srv: &mut Server, out: &mut Reply, spec: &'static CommandSpec, e: &CmdError) {

@@ -64,6 +64,17 @@ impl Histogram {
         self.total
     }
 
+    /// How many recorded values are at or below `v` (to the bucket's resolution).
+    pub fn count_at_or_below(&self, v: u64) -> u64 {
+        let last = index(v);
+        let last = if highest(last) > v {
+            last.saturating_sub(1)
+        } else {
+            last
+        };
+        self.counts.iter().take(last + 1).sum()
+    }
+
     /// The value at or below which `pct` percent of the recorded values fall.
     pub fn percentile(&self, pct: f64) -> u64 {
         if self.total == 0 {
@@ -119,5 +130,8 @@ mod tests {
         let p99 = h.percentile(99.0);
         assert!((990_000..=1_022_000).contains(&p99), "{p99}");
         assert_eq!(Histogram::default().percentile(50.0), 0);
+        assert_eq!(h.count_at_or_below(1_000_000_000), 1000);
+        let half = h.count_at_or_below(500_000);
+        assert!((480..=500).contains(&half), "{half}");
     }
 }

@@ -137,6 +137,7 @@ pub struct Server {
     /// Allocated bytes once the shard was ready, before any data (`used_memory_startup`).
     pub startup_memory: u64,
     pub slowlog: crate::cmd::server::slowlog::SlowLog,
+    pub latency: crate::cmd::server::latency::Monitor,
     /// Signalled by SHUTDOWN; the event loop then stops as it does on SIGTERM.
     pub shutdown: std::rc::Rc<tokio::sync::Notify>,
     pub rng: SmallRng,
@@ -160,6 +161,7 @@ impl Server {
             blocked_clients: 0,
             startup_memory: used_memory(),
             slowlog: Default::default(),
+            latency: Default::default(),
             shutdown: Default::default(),
             rng,
         }

@@ -7,6 +7,7 @@
 //! - [`info`]: the INFO command and its sections.
 //! - [`debug`]: the DEBUG command and its subcommands.
 //! - [`command`]: COMMAND and its subcommands.
+//! - [`latency`]: the latency monitor and LATENCY's subcommands.
 //! - [`memory`]: the MEMORY command's subcommands.
 //! - [`slowlog`]: SLOWLOG, and the recording of slow commands.
 
@@ -14,6 +15,7 @@ pub mod command;
 pub mod config;
 pub mod debug;
 pub mod info;
+pub mod latency;
 pub mod memory;
 pub mod slowlog;
 
@@ -50,6 +52,13 @@ pub static COMMANDS: &[(&str, Handler)] = &[
     ("slowlog|help", slowlog::help),
     ("role", role),
     ("shutdown", shutdown),
+    ("latency|latest", latency::latest),
+    ("latency|history", latency::history),
+    ("latency|reset", latency::reset),
+    ("latency|graph", latency::graph),
+    ("latency|doctor", latency::doctor),
+    ("latency|histogram", latency::histogram),
+    ("latency|help", latency::help),
     ("memory|usage", memory::usage),
     ("memory|stats", memory::stats),
     ("memory|doctor", memory::doctor),
