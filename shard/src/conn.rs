@@ -69,6 +69,9 @@ pub async fn serve<S>(
             let mut blocked = false;
             loop {
                 parser.auth_required = !client.authenticated;
+                parser.max_bulk_len = srv.config.proto_max_bulk_len as usize;
+                // CLIENT LIST's qbuf counts the running command's bytes, as in Redis.
+                client.qbuf = inbuf.len();
                 match parser.next(&mut inbuf) {
                     Ok(Some(args)) => {
                         client.last_interaction = std::time::Instant::now();

@@ -23,6 +23,7 @@ pub mod zset;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use bytes::Bytes;
 use shoal_proto::command::{self, CommandSpec};
@@ -104,10 +105,10 @@ struct Entry {
 static FAMILIES: &[&[(&str, Handler)]] = &[
     connection::COMMANDS,
     keys::COMMANDS,
-    pubsub::COMMANDS,
     list::COMMANDS,
     list::blocking::COMMANDS,
     multi::COMMANDS,
+    pubsub::COMMANDS,
     server::COMMANDS,
     strings::COMMANDS,
     zset::COMMANDS,
@@ -151,27 +152,7 @@ pub fn implemented(spec: &CommandSpec) -> bool {
 /// Resolves a request to its command (or subcommand) spec and handler, or the exact
 /// error Redis gives for an unknown command, unknown subcommand or wrong arity.
 pub fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), CmdError> {
-    let name = &args[0];
-    let Some(spec) = command::lookup(name).filter(|s| implemented(s)) else {
-        return Err(unknown_command(args));
-    };
-    let spec = if spec.subcommands.is_empty() {
-        spec
-    } else {
-        if args.len() < 2 {
-            return Err(wrong_arity(spec.name));
-        }
-        match command::lookup_subcommand(spec, &args[1]).filter(|s| table().contains_key(s.name)) {
-            Some(sub) => sub,
-            None => {
-                return Err(CmdError::Owned(format!(
-                    "ERR unknown subcommand '{}'. Try {} HELP.",
-                    trunc(&args[1], 128),
-                    spec.name.to_ascii_uppercase()
-                )))
-            }
-        }
-    };
+    let spec = find(args)?;
     if !spec.arity_ok(args.len()) {
         return Err(wrong_arity(spec.name));
     }
@@ -181,14 +162,37 @@ pub fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), CmdErr
     }
 }
 
+/// The command or subcommand a request names, before its arity is checked. A container
+/// named without a subcommand resolves to itself, whose arity then rejects it.
+fn find(args: &[Bytes]) -> Result<&'static CommandSpec, CmdError> {
+    let Some(name) = args.first() else {
+        return Err(CmdError::Static("ERR empty command"));
+    };
+    // A subcommand's full name (`config|get`) is not a command name, as in Redis.
+    let Some(spec) = command::lookup(name).filter(|s| implemented(s) && !s.name.contains('|'))
+    else {
+        return Err(unknown_command(args));
+    };
+    if spec.subcommands.is_empty() || args.len() < 2 {
+        return Ok(spec);
+    }
+    match command::lookup_subcommand(spec, &args[1]).filter(|s| table().contains_key(s.name)) {
+        Some(sub) => Ok(sub),
+        None => Err(CmdError::Owned(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            trunc(&args[1], 128),
+            spec.name.to_ascii_uppercase()
+        ))),
+    }
+}
+
 pub fn wrong_arity(full_name: &str) -> CmdError {
     CmdError::Owned(format!(
         "ERR wrong number of arguments for '{full_name}' command"
     ))
 }
 
-/// At most `max` bytes of `b`, ending at its first NUL: Redis formats these names with
-/// C's `%.*s`, which stops there.
+/// Redis formats these with `%s`, which stops at the first NUL byte.
 fn trunc(b: &[u8], max: usize) -> String {
     let b = &b[..b.len().min(max)];
     let b = b.iter().position(|&c| c == 0).map_or(b, |nul| &b[..nul]);
@@ -211,10 +215,11 @@ fn unknown_command(args: &[Bytes]) -> CmdError {
     ))
 }
 
-/// Runs one request and writes its reply: resolves it, queues it when the client is
-/// inside MULTI, otherwise calls it, and turns a blocking command's request to wait into
-/// a registered waiter. Clients made ready by the command are served by the caller
-/// (`blocking::handle_ready`) once this returns.
+/// Runs one request and writes its reply, keeping Redis's per-command statistics: a
+/// request refused before it runs (arity, authentication) counts as rejected, one whose
+/// handler returns an error as failed. Inside MULTI the request is queued instead; a
+/// blocking command's request to wait becomes a registered waiter. Clients made ready by
+/// the command are served by the caller (`blocking::handle_ready`) once this returns.
 /// A RESP2 connection with subscriptions carries pushed messages, so it may only run the
 /// commands that manage subscriptions (and PING, QUIT, RESET), as in Redis.
 fn allowed_while_subscribed(spec: &CommandSpec) -> bool {
@@ -233,17 +238,40 @@ fn allowed_while_subscribed(spec: &CommandSpec) -> bool {
 }
 
 pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
-    srv.stats.total_commands_processed += 1;
-    let (spec, handler) = match resolve(args) {
-        Ok(found) => found,
+    // CLIENT REPLY OFF/SKIP: the command runs, its reply (even an error) is dropped.
+    let start = out.len();
+    client.reply_skip = std::mem::take(&mut client.reply_skip_next);
+    run(srv, client, out, args);
+    if client.reply_off || std::mem::take(&mut client.reply_skip) {
+        out.truncate(start);
+    }
+}
+
+fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
+    let spec = match find(args) {
+        Ok(spec) => spec,
         Err(e) => {
-            reject(srv, client, out, args, &e);
+            reject(srv, client, out, args, None, &e);
             return;
         }
     };
     client.last_cmd = spec.name;
+    let handler = match table().get(spec.name) {
+        Some(entry) if spec.arity_ok(args.len()) => entry.handler,
+        _ => {
+            reject(srv, client, out, args, Some(spec), &wrong_arity(spec.name));
+            return;
+        }
+    };
     if !client.authenticated && !spec.flags.has(shoal_proto::Flags::NO_AUTH) {
-        reject(srv, client, out, args, &CmdError::Static(err::NOAUTH));
+        reject(
+            srv,
+            client,
+            out,
+            args,
+            Some(spec),
+            &CmdError::Static(err::NOAUTH),
+        );
         return;
     }
     if client.proto == shoal_proto::Protocol::Resp2
@@ -254,13 +282,13 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[B
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             spec.name
         ));
-        reject(srv, client, out, args, &e);
+        reject(srv, client, out, args, Some(spec), &e);
         return;
     }
     if client.tx.is_some() && !runs_inside_multi(spec) {
         if spec.flags.has(shoal_proto::Flags::NO_MULTI) {
             let e = CmdError::Static("ERR Command not allowed inside a transaction");
-            reject(srv, client, out, args, &e);
+            reject(srv, client, out, args, Some(spec), &e);
             return;
         }
         let doomed = srv.watches.is_dirty(client.id);
@@ -289,9 +317,23 @@ fn runs_inside_multi(spec: &CommandSpec) -> bool {
     )
 }
 
-/// Replies with a check's error; inside MULTI it also dooms the transaction, and a
-/// rejected EXEC ends it at once.
-fn reject(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes], e: &CmdError) {
+/// Replies with a check's error (counting a rejected call of a known command); inside
+/// MULTI it also dooms the transaction, and a rejected EXEC ends it at once.
+fn reject(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut Reply,
+    args: &[Bytes],
+    spec: Option<&'static CommandSpec>,
+    e: &CmdError,
+) {
+    if let Some(spec) = spec {
+        srv.stats
+            .commands
+            .entry(spec.name)
+            .or_default()
+            .rejected_calls += 1;
+    }
     // A command shoal does not serve but that Redis forbids in MULTI (SAVE, SHUTDOWN …)
     // gets the transaction error, which is what a client inside MULTI checks for.
     let no_multi = client.tx.is_some()
@@ -321,9 +363,9 @@ fn reject(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]
     reply_error(srv, out, e);
 }
 
-/// Runs one resolved command and its after-effects: a change to the dataset invalidates
-/// WATCHes on the command's keys and wakes clients blocked on them. EXEC runs each queued
-/// command through here, under EXEC's single clock `now`.
+/// Runs one resolved command, with its statistics and after-effects: a change to the
+/// dataset invalidates WATCHes on the command's keys and wakes clients blocked on them.
+/// EXEC runs each queued command through here, under EXEC's single clock `now`.
 pub fn call(
     srv: &mut Server,
     client: &mut Client,
@@ -333,6 +375,7 @@ pub fn call(
     args: &[Bytes],
     now: i64,
 ) {
+    srv.stats.total_commands_processed += 1;
     after_expiry(srv);
     let dirty_before = srv.dirty;
     let flushed = if matches!(spec.name, "flushall" | "flushdb" | "swapdb") {
@@ -345,6 +388,7 @@ pub fn call(
         Vec::new()
     };
     let mark = out.len();
+    let started = Instant::now();
     let mut ctx = Ctx {
         srv,
         client,
@@ -352,10 +396,24 @@ pub fn call(
         now,
         spec,
     };
-    if let Err(e) = handler(&mut ctx, args) {
+    let result = handler(&mut ctx, args);
+    let nanos = started.elapsed().as_nanos() as u64;
+    let usec = nanos / 1000;
+    let failed = result.is_err();
+    if let Err(e) = result {
         out.truncate(mark);
         reply_error(srv, out, &e);
     }
+    let track = srv.config.latency_tracking;
+    srv.stats.record_call(spec.name, nanos, failed, track);
+    server::slowlog::record(srv, client, spec, args, usec);
+    let event = if spec.flags.has(shoal_proto::Flags::FAST) {
+        "fast-command"
+    } else {
+        "command"
+    };
+    let threshold = srv.config.latency_monitor_threshold;
+    srv.latency.add_if_needed(threshold, event, usec / 1000);
     if srv.dirty != dirty_before {
         if !flushed.is_empty() {
             multi::touch_flushed(srv, &flushed);
@@ -402,7 +460,7 @@ pub fn after_expiry(srv: &mut Server) {
 }
 
 fn reply_error(srv: &mut Server, out: &mut Reply, e: &CmdError) {
-    srv.stats.total_error_replies += 1;
+    srv.stats.count_error(e.text());
     out.error(e.text());
 }
 
