@@ -105,6 +105,11 @@ struct ShardArgs {
     maxmemory: Option<u64>,
     #[arg(long, value_parser = shoal_config::MaxmemoryPolicy::parse_str)]
     maxmemory_policy: Option<shoal_config::MaxmemoryPolicy>,
+    /// yes or no.
+    #[arg(long, value_parser = parse_yes_no)]
+    appendonly: Option<bool>,
+    #[arg(long, value_parser = parse_fsync)]
+    appendfsync: Option<shoal_shard::config::AppendFsync>,
     #[arg(long, default_value = "info")]
     log_level: String,
     #[arg(long, value_parser = LogFormat::parse_str, default_value = "text")]
@@ -123,6 +128,19 @@ struct HealthArgs {
     live: bool,
     #[arg(long, default_value_t = 2000)]
     timeout_ms: u64,
+}
+
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("{s:?} is neither yes nor no")),
+    }
+}
+
+fn parse_fsync(s: &str) -> Result<shoal_shard::config::AppendFsync, String> {
+    shoal_shard::config::AppendFsync::from_name(s)
+        .ok_or_else(|| format!("{s:?} is not always, everysec or no"))
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -243,6 +261,8 @@ fn run_shard(args: ShardArgs) -> ExitCode {
             .filter(|p| !p.is_empty())
             .map(String::into_bytes),
         maxmemory: args.maxmemory.unwrap_or(defaults.maxmemory),
+        appendonly: args.appendonly.unwrap_or(defaults.appendonly),
+        appendfsync: args.appendfsync.unwrap_or(defaults.appendfsync),
         maxmemory_policy: args
             .maxmemory_policy
             .map(|p| p.as_str().to_string())

@@ -28,7 +28,8 @@ pub struct Metrics {
     info_gauges: Vec<(&'static str, IntGaugeVec)>,
 }
 
-/// INFO field → (metric, help), for the AOF counters of `INFO persistence`.
+/// INFO field → (metric, help): the AOF counters of `INFO persistence` and the stats a
+/// dashboard needs. A field the shard does not report simply has no series.
 const AOF_COUNTERS: &[(&str, &str, &str)] = &[
     (
         "aof_fsyncs",

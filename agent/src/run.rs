@@ -54,12 +54,6 @@ pub fn run(config: Config) -> Result<(), RunError> {
         data_dir = %config.data_dir.display(),
         "starting agent"
     );
-    for db in &config.databases {
-        if db.appendonly {
-            // The shard has no AOF flags yet; the policy is kept until it does.
-            tracing::debug!(database = %db.name, appendfsync = db.appendfsync.as_str(), "AOF settings are not passed to shards yet");
-        }
-    }
     reaper::become_subreaper();
 
     // One thread: PR_SET_PDEATHSIG follows the thread that forked, and the supervisor's

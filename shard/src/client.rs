@@ -32,6 +32,25 @@ pub struct Client {
     pub qbuf: usize,
     pub obuf: usize,
     pub is_unix: bool,
+    /// Set by a blocking command that found nothing to serve; the dispatcher turns it into
+    /// a wait (see `blocking`).
+    pub block: Option<crate::blocking::BlockSpec>,
+    /// True while blocking is not allowed (inside EXEC), so blocking commands answer at
+    /// once.
+    pub deny_blocking: bool,
+    /// The queued transaction, while the client is inside MULTI.
+    pub tx: Option<Box<crate::cmd::multi::Queue>>,
+    /// Pub/sub messages waiting to be written to this connection.
+    pub outbox: Rc<crate::pubsub::outbox::Outbox>,
+    /// CLIENT REPLY OFF: replies are dropped until CLIENT REPLY ON.
+    pub reply_off: bool,
+    /// CLIENT REPLY SKIP: the next command's reply is dropped.
+    pub reply_skip_next: bool,
+    /// The running command's reply is being dropped (the one after a SKIP); CLIENT
+    /// REPLY ON clears it, so its own OK is still sent.
+    pub reply_skip: bool,
+    /// CLIENT NO-EVICT ON.
+    pub no_evict: bool,
 }
 
 impl Client {
@@ -53,6 +72,17 @@ impl Client {
             qbuf: 0,
             obuf: 0,
             is_unix,
+            block: None,
+            deny_blocking: false,
+            tx: None,
+            outbox: Rc::new(crate::pubsub::outbox::Outbox::new(
+                Protocol::Resp2,
+                crate::pubsub::outbox::PUBSUB_HARD_LIMIT,
+            )),
+            reply_off: false,
+            reply_skip_next: false,
+            reply_skip: false,
+            no_evict: false,
         }
     }
 
@@ -70,11 +100,38 @@ impl Client {
             Protocol::Resp3 => 3,
         };
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 \
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db=0 sub=0 psub=0 ssub=0 multi=-1 \
              qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 \
              events=r cmd={} user=default redir=-1 resp={}",
-            self.id, self.addr, self.laddr, name, age, idle, self.qbuf, self.last_cmd, resp
+            self.id,
+            self.addr,
+            self.laddr,
+            name,
+            age,
+            idle,
+            self.flags(),
+            self.qbuf,
+            self.last_cmd,
+            resp
         )
+    }
+
+    /// The `flags=` letters of CLIENT LIST, in Redis's order; `N` when none apply.
+    pub fn flags(&self) -> String {
+        let mut f = String::new();
+        if self.close_after_reply {
+            f.push('c');
+        }
+        if self.is_unix {
+            f.push('U');
+        }
+        if self.no_evict {
+            f.push('e');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        f
     }
 }
 

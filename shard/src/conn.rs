@@ -1,17 +1,25 @@
 //! One client connection: read, parse every complete request in the buffer, run them
 //! back to back, then send all their replies in one write. A pipelined batch therefore
 //! costs one read and one write system call, however many commands it holds.
+//!
+//! After each command, clients blocked on keys that the command made ready are served
+//! (see [`crate::blocking`]). A connection whose own command blocked stops running its
+//! pipeline and parks until it is served, times out, is unblocked or killed; input that
+//! arrives meanwhile is buffered, and runs once the wait is over.
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use shoal_proto::{Reply, RequestParser};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
 
+use crate::blocking;
 use crate::client::Client;
 use crate::cmd;
-use crate::state::Server;
+use crate::state::{now_ms, Server};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -43,15 +51,89 @@ pub async fn serve<S>(
         parser.auth_required = auth_needed;
         (client, parser)
     };
-    let (id, kill) = {
+    let (id, kill, outbox) = {
         let c = client_rc.borrow();
-        (c.id, c.kill_signal.clone())
+        (c.id, c.kill_signal.clone(), c.outbox.clone())
     };
     let span = tracing::debug_span!("conn", client.id = id);
     let _enter = span.enter();
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = Reply::default();
     loop {
+        let (close, blocked) = {
+            let mut srv = shared.borrow_mut();
+            let mut client = client_rc.borrow_mut();
+            if client.killed {
+                break;
+            }
+            let mut blocked = false;
+            loop {
+                parser.auth_required = !client.authenticated;
+                parser.max_bulk_len = srv.config.proto_max_bulk_len as usize;
+                // CLIENT LIST's qbuf counts the running command's bytes, as in Redis.
+                client.qbuf = inbuf.len();
+                match parser.next(&mut inbuf) {
+                    Ok(Some(args)) => {
+                        client.last_interaction = std::time::Instant::now();
+                        let mark = out.len();
+                        cmd::execute(&mut srv, &mut client, &mut out, &args);
+                        // The command may have published to this very connection; Redis
+                        // puts such a message before the command's own reply.
+                        if !outbox.is_empty() {
+                            let tail = out.buf.split_off(mark);
+                            out.buf.extend_from_slice(&outbox.take());
+                            out.buf.extend_from_slice(&tail);
+                        }
+                        outbox.set_protocol(client.proto);
+                        blocking::handle_ready(&mut srv);
+                        // A blocked client runs nothing else until its wait ends; the rest
+                        // of its pipeline stays in the buffer.
+                        if srv.blocking.is_blocked(id) {
+                            blocked = true;
+                            break;
+                        }
+                        if client.close_after_reply || client.killed {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        // Redis sends protocol errors with the generic ERR code.
+                        out.error(&format!("ERR {}", e.0));
+                        client.close_after_reply = true;
+                        tracing::debug!(error = %e, "protocol error");
+                        break;
+                    }
+                }
+            }
+            client.qbuf = inbuf.len();
+            let over_limit = over_query_limit(&srv, id, inbuf.len());
+            srv.stats.total_net_output_bytes += out.buf.len() as u64;
+            (
+                client.close_after_reply || client.killed || over_limit || outbox.overflowed(),
+                blocked,
+            )
+        };
+        if !flush(&mut stream, &mut out).await {
+            break;
+        }
+        if close {
+            break;
+        }
+        if blocked {
+            match wait_unblocked(&shared, &client_rc, id, &mut stream, &mut inbuf, &kill).await {
+                Some(reply) => {
+                    shared.borrow_mut().stats.total_net_output_bytes += reply.len() as u64;
+                    if let Err(e) = stream.write_all(&reply).await {
+                        tracing::debug!(error = %e, "write failed");
+                        break;
+                    }
+                    // Run whatever the client pipelined behind its blocking command.
+                    continue;
+                }
+                None => break,
+            }
+        }
         match parser.pending_bulk() {
             Some(need) => inbuf.reserve(need.saturating_sub(inbuf.len())),
             None if inbuf.capacity() - inbuf.len() < READ_CHUNK / 4 => inbuf.reserve(READ_CHUNK),
@@ -60,6 +142,12 @@ pub async fn serve<S>(
         let read = tokio::select! {
             r = stream.read_buf(&mut inbuf) => r,
             _ = kill.notified() => break,
+            _ = outbox.ready.notified() => {
+                if !write_pushed(&mut stream, &outbox).await {
+                    break;
+                }
+                continue;
+            }
         };
         match read {
             Ok(0) => break,
@@ -69,59 +157,123 @@ pub async fn serve<S>(
                 break;
             }
         }
-        let close = {
-            let mut srv = shared.borrow_mut();
-            let mut client = client_rc.borrow_mut();
-            if client.killed {
-                break;
-            }
-            client.last_interaction = std::time::Instant::now();
-            loop {
-                parser.auth_required = !client.authenticated;
-                match parser.next(&mut inbuf) {
-                    Ok(Some(args)) => {
-                        cmd::execute(&mut srv, &mut client, &mut out, &args);
-                        if client.close_after_reply || client.killed {
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        out.error(&e.0);
-                        client.close_after_reply = true;
-                        tracing::debug!(error = %e, "protocol error");
-                        break;
-                    }
-                }
-            }
-            client.qbuf = inbuf.len();
-            let over_limit = inbuf.len() as u64 > srv.config.client_query_buffer_limit;
-            if over_limit {
-                tracing::warn!(
-                    client.id = id,
-                    qbuf = inbuf.len(),
-                    "closing client that reached max query buffer length"
-                );
-            }
-            srv.stats.total_net_output_bytes += out.buf.len() as u64;
-            client.close_after_reply || client.killed || over_limit
-        };
-        if !out.buf.is_empty() {
-            if let Err(e) = stream.write_all(&out.buf).await {
-                tracing::debug!(error = %e, "write failed");
-                break;
-            }
-            out.buf.clear();
-            // A reply far bigger than usual (KEYS, LRANGE of a huge list) should not pin
-            // its buffer for the connection's lifetime.
-            if out.buf.capacity() > 1024 * 1024 {
-                out.buf = BytesMut::new();
-            }
-        }
-        if close {
-            break;
-        }
     }
     let _ = stream.shutdown().await;
-    shared.borrow_mut().clients.remove(id);
+    let mut srv = shared.borrow_mut();
+    srv.pubsub.remove_client(id);
+    srv.blocking.remove_client(id);
+    srv.watches.remove_client(id);
+    srv.clients.remove(id);
 }
+
+fn over_query_limit(srv: &Server, id: u64, len: usize) -> bool {
+    let over = len as u64 > srv.config.client_query_buffer_limit;
+    if over {
+        tracing::warn!(
+            client.id = id,
+            qbuf = len,
+            "closing client that reached max query buffer length"
+        );
+    }
+    over
+}
+
+/// Writes the pub/sub messages queued for this connection. False when the connection is
+/// gone, or must close because the subscriber fell too far behind.
+async fn write_pushed<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    outbox: &crate::pubsub::outbox::Outbox,
+) -> bool {
+    if outbox.overflowed() {
+        tracing::warn!("closing subscriber over the pubsub output buffer limit");
+        return false;
+    }
+    let pending = outbox.take();
+    if pending.is_empty() {
+        return true;
+    }
+    if let Err(e) = stream.write_all(&pending).await {
+        tracing::debug!(error = %e, "write failed");
+        return false;
+    }
+    true
+}
+
+/// Writes and clears the pending replies. False when the connection is gone.
+async fn flush<S: AsyncWrite + Unpin>(stream: &mut S, out: &mut Reply) -> bool {
+    if out.buf.is_empty() {
+        return true;
+    }
+    if let Err(e) = stream.write_all(&out.buf).await {
+        tracing::debug!(error = %e, "write failed");
+        return false;
+    }
+    out.buf.clear();
+    // A reply far bigger than usual (KEYS, LRANGE of a huge list) should not pin its
+    // buffer for the connection's lifetime.
+    if out.buf.capacity() > 1024 * 1024 {
+        out.buf = BytesMut::new();
+    }
+    true
+}
+
+/// Parks a blocked client until it is served, times out or is unblocked, and returns
+/// the reply to send; None when the client went away or was killed meanwhile. Input
+/// that arrives in the meantime is buffered (not run), as Redis does, which is also how
+/// a disconnect is noticed.
+async fn wait_unblocked<S>(
+    shared: &Rc<RefCell<Server>>,
+    client_rc: &Rc<RefCell<Client>>,
+    id: u64,
+    stream: &mut S,
+    inbuf: &mut BytesMut,
+    kill: &Notify,
+) -> Option<BytesMut>
+where
+    S: AsyncRead + Unpin,
+{
+    loop {
+        let (notify, deadline_ms) = {
+            let mut srv = shared.borrow_mut();
+            if client_rc.borrow().killed {
+                return None;
+            }
+            if let Some(done) = srv.blocking.take_outcome(id) {
+                return Some(done.reply);
+            }
+            srv.blocking.wait_info(id)?
+        };
+        let sleep = async {
+            if deadline_ms == 0 {
+                std::future::pending::<()>().await;
+            }
+            let left = deadline_ms.saturating_sub(now_ms()).max(0) as u64;
+            tokio::time::sleep(Duration::from_millis(left)).await;
+        };
+        if inbuf.capacity() - inbuf.len() < READ_CHUNK / 4 {
+            inbuf.reserve(READ_CHUNK);
+        }
+        tokio::select! {
+            _ = notify.notified() => {}
+            _ = sleep => {
+                shared.borrow_mut().blocking.time_out(id);
+            }
+            _ = kill.notified() => return None,
+            r = stream.read_buf(inbuf) => match r {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => {
+                    let mut srv = shared.borrow_mut();
+                    srv.stats.total_net_input_bytes += n as u64;
+                    if over_query_limit(&srv, id, inbuf.len()) {
+                        return None;
+                    }
+                }
+            },
+        }
+    }
+}
+
+// Beside this file rather than in a `conn/` folder, so the connection loop keeps its path.
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

@@ -9,6 +9,7 @@
 //! - [`config`]: the shard's settings.
 //! - [`db`]: the keyspace and value types.
 //! - [`cmd`]: the commands, one module per family, and dispatch.
+//! - [`blocking`]: clients blocked on keys (BLPOP and friends), served in order.
 //! - [`glob`]: Redis's glob matching.
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
@@ -16,6 +17,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod aof;
+pub mod blocking;
 pub mod client;
 pub mod cmd;
 pub mod config;

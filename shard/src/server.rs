@@ -86,7 +86,11 @@ async fn serve(config: ShardConfig) -> Result<(), ShardError> {
     for l in tcp {
         tasks.push(tokio::task::spawn_local(accept_tcp(shared.clone(), l)));
     }
-    shutdown_signal().await;
+    let stop = shared.borrow().shutdown.clone();
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = stop.notified() => {}
+    }
     tracing::info!("shard shutting down");
     Ok(())
 }
@@ -117,7 +121,7 @@ async fn accept_tcp(shared: Rc<RefCell<Server>>, listener: TcpListener) {
                     tracing::debug!(error = %e, "set TCP_NODELAY");
                 }
                 if !admit(&shared) {
-                    drop(stream);
+                    tokio::task::spawn_local(refuse(stream));
                     continue;
                 }
                 tokio::task::spawn_local(conn::serve(
@@ -142,6 +146,7 @@ async fn accept_unix(shared: Rc<RefCell<Server>>, listener: UnixListener) {
         match listener.accept().await {
             Ok((stream, _)) => {
                 if !admit(&shared) {
+                    tokio::task::spawn_local(refuse(stream));
                     continue;
                 }
                 let path = shared
@@ -167,6 +172,16 @@ async fn accept_unix(shared: Rc<RefCell<Server>>, listener: UnixListener) {
     }
 }
 
+/// Tells a client over `maxclients` why it is being turned away, then closes.
+async fn refuse<S: tokio::io::AsyncWrite + Unpin>(mut stream: S) {
+    use tokio::io::AsyncWriteExt;
+    // Best effort with a bound: a peer that does not read must not hold the task.
+    let write = stream.write_all(b"-ERR max number of clients reached\r\n");
+    if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(1), write).await {
+        tracing::debug!(error = %e, "refusing client");
+    }
+}
+
 /// Enforces `maxclients`.
 fn admit(shared: &Rc<RefCell<Server>>) -> bool {
     let mut srv = shared.borrow_mut();
@@ -177,20 +192,72 @@ fn admit(shared: &Rc<RefCell<Server>>) -> bool {
     true
 }
 
-/// Periodic work, `hz` times a second: the LRU clock and active expiry (a quarter of each
-/// period at most, as Redis budgets it).
+/// Periodic work, `hz` times a second: the LRU clock, the instantaneous metrics and
+/// active expiry (a quarter of each period at most, as Redis budgets it). `hz` is read
+/// each tick so CONFIG SET hz takes effect at once.
 async fn cron(shared: Rc<RefCell<Server>>) {
-    let hz = shared.borrow().config.hz.clamp(1, 500);
-    let period = Duration::from_millis(1000 / hz as u64);
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut hz = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut last_sample = 0;
     loop {
+        let want = shared.borrow().config.hz.clamp(1, 500);
+        if want != hz {
+            hz = want;
+            tick = tokio::time::interval(Duration::from_millis(1000 / hz as u64));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+        }
         tick.tick().await;
+        let period = Duration::from_millis(1000 / hz as u64);
         let mut srv = shared.borrow_mut();
         let srv = &mut *srv;
+        let now = now_ms();
         srv.db.lru_clock = (srv.started.elapsed().as_secs() & 0xFF_FFFF) as u32;
-        srv.db
-            .active_expire_cycle(now_ms(), period / 4, &mut srv.rng);
+        // Redis samples its instantaneous metrics every 100 ms whatever hz is.
+        if now - last_sample >= 100 {
+            last_sample = now;
+            let s = &mut srv.stats;
+            s.ops_rate.sample(s.total_commands_processed, now);
+            s.input_rate.sample(s.total_net_input_bytes, now);
+            s.output_rate.sample(s.total_net_output_bytes, now);
+            let used = crate::state::used_memory();
+            s.peak_memory = s.peak_memory.max(used);
+        }
+        if srv.config.timeout > 0 {
+            close_idle_clients(srv);
+        }
+        if srv.db.active_expire_enabled {
+            srv.db.active_expire_cycle(now, period / 4, &mut srv.rng);
+        }
+    }
+}
+
+/// Closes clients idle for longer than `timeout` seconds, as Redis's client cron does.
+/// The connection running a command is never idle, and its entry is borrowed, so
+/// `try_borrow_mut` skips it.
+fn close_idle_clients(srv: &mut Server) {
+    let limit = Duration::from_secs(srv.config.timeout);
+    let idle: Vec<u64> = srv
+        .clients
+        .clients
+        .iter()
+        .filter_map(|(id, c)| {
+            let c = c.try_borrow().ok()?;
+            // A blocked client waits on its own timeout, and a subscriber on messages, as
+            // in Redis.
+            let idle = c.last_interaction.elapsed() > limit && !c.killed;
+            let waiting = srv.blocking.is_blocked(*id) || srv.pubsub.is_subscribed(*id);
+            (idle && !waiting).then_some(*id)
+        })
+        .collect();
+    for id in idle {
+        if let Some(rc) = srv.clients.clients.remove(&id) {
+            if let Ok(mut c) = rc.try_borrow_mut() {
+                tracing::debug!(client.id = id, "closing idle client");
+                c.killed = true;
+                c.kill_signal.notify_one();
+            }
+        }
     }
 }
 

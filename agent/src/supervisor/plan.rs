@@ -26,6 +26,8 @@ pub struct ShardSpec {
     /// Bytes; 0 = no limit.
     pub maxmemory: u64,
     pub maxmemory_policy: &'static str,
+    pub appendonly: bool,
+    pub appendfsync: &'static str,
 }
 
 #[derive(Debug)]
@@ -120,6 +122,8 @@ pub fn plan(config: &Config, res: &Resources) -> Result<Plan, PlanError> {
                 password: db.password.clone(),
                 maxmemory,
                 maxmemory_policy: db.maxmemory_policy.as_str(),
+                appendonly: db.appendonly,
+                appendfsync: db.appendfsync.as_str(),
             });
         }
     }

@@ -48,6 +48,10 @@ pub fn command(launch: &Launch<'_>, spec: &ShardSpec) -> Command {
         cmd.arg("--maxmemory").arg(spec.maxmemory.to_string());
     }
     cmd.arg("--maxmemory-policy").arg(spec.maxmemory_policy);
+    cmd.arg("--appendonly")
+        .arg(if spec.appendonly { "yes" } else { "no" })
+        .arg("--appendfsync")
+        .arg(spec.appendfsync);
     match &spec.password {
         Some(pw) => cmd.env(PASSWORD_ENV, pw),
         None => cmd.env_remove(PASSWORD_ENV),
@@ -87,6 +91,8 @@ mod tests {
             password: Some("pw".into()),
             maxmemory: 1000,
             maxmemory_policy: "allkeys-lru",
+            appendonly: true,
+            appendfsync: "always",
         };
         let launch = Launch {
             exe: Path::new("/bin/shoal"),
@@ -103,6 +109,7 @@ mod tests {
         assert!(joined.starts_with("shard --port 7001 --data-dir /d/db/shard-1 --bind 127.0.0.1 --unixsocket /d/run/db-1.sock"), "{joined}");
         assert!(joined.contains("--cpu 3"));
         assert!(joined.contains("--maxmemory 1000 --maxmemory-policy allkeys-lru"));
+        assert!(joined.contains("--appendonly yes --appendfsync always"));
         assert!(
             !joined.contains("pw"),
             "the password stays off the command line"

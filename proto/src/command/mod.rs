@@ -141,6 +141,35 @@ impl CommandSpec {
     /// `getKeysUsingKeySpecs`. `Err` means the arguments do not match the key
     /// specifications, which Redis reports as invalid arguments.
     pub fn key_positions(&self, args: &[Bytes]) -> Result<Vec<usize>, InvalidKeyArgs> {
+        Ok(self
+            .keys_with_flags(args)?
+            .into_iter()
+            .map(|(pos, _)| pos)
+            .collect())
+    }
+
+    /// Like [`CommandSpec::key_positions`], with each key's flags (`RW`, `access` …) as
+    /// `COMMAND GETKEYSANDFLAGS` reports them. SORT's STORE target has no key
+    /// specification Redis can follow, so it is found the way Redis's own SORT parser does.
+    pub fn keys_with_flags(
+        &self,
+        args: &[Bytes],
+    ) -> Result<Vec<(usize, &'static [&'static str])>, InvalidKeyArgs> {
+        match self.name {
+            "sort" | "sort_ro" => return Ok(sort_keys(args)),
+            // Keys whose specification says `variable_flags`: the options decide.
+            "set" if args.len() > 1 => {
+                let get = args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
+                let flags: &'static [&'static str] = if get {
+                    &["RW", "access", "update"]
+                } else {
+                    &["OW", "update"]
+                };
+                return Ok(vec![(1, flags)]);
+            }
+            "bitfield" if args.len() > 1 => return Ok(vec![(1, bitfield_flags(args))]),
+            _ => {}
+        }
         let argc = args.len() as i64;
         let mut out = Vec::new();
         for spec in self.key_specs {
@@ -218,12 +247,53 @@ impl CommandSpec {
             }
             let mut i = first;
             while i <= last {
-                out.push(i as usize);
+                out.push((i as usize, spec.flags));
                 i += step.max(1);
             }
         }
         Ok(out)
     }
+}
+
+/// BITFIELD's key is read-only when every operation is a GET.
+fn bitfield_flags(args: &[Bytes]) -> &'static [&'static str] {
+    let mut i = 2;
+    while i < args.len() {
+        let rem = args.len() - i - 1;
+        let a = &args[i];
+        if a.eq_ignore_ascii_case(b"get") && rem >= 2 {
+            i += 3;
+        } else if a.eq_ignore_ascii_case(b"overflow") && rem >= 1 {
+            i += 2;
+        } else {
+            return &["RW", "access", "update"];
+        }
+    }
+    &["RO", "access"]
+}
+
+/// SORT's keys: the sorted key, and the last STORE target, skipping the arguments of
+/// LIMIT, GET and BY so a pattern named "store" is not taken for the option.
+fn sort_keys(args: &[Bytes]) -> Vec<(usize, &'static [&'static str])> {
+    let mut out: Vec<(usize, &'static [&'static str])> = vec![(1, &["RO", "access"])];
+    let mut store = None;
+    let mut i = 2;
+    while i < args.len() {
+        let a = &args[i];
+        if a.eq_ignore_ascii_case(b"limit") {
+            i += 2;
+        } else if a.eq_ignore_ascii_case(b"get") || a.eq_ignore_ascii_case(b"by") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"store") && i + 1 < args.len() {
+            store = Some(i + 1);
+            i += 1;
+        }
+        i += 1;
+    }
+    if let Some(s) = store {
+        out.push((s, &["OW", "update"]));
+    }
+    out
 }
 
 /// The arguments do not hold keys where the command's key specifications say they should.

@@ -14,11 +14,16 @@
 pub mod args;
 pub mod connection;
 pub mod keys;
+pub mod list;
+pub mod multi;
+pub mod pubsub;
 pub mod server;
 pub mod strings;
+pub mod zset;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use bytes::Bytes;
 use shoal_proto::command::{self, CommandSpec};
@@ -100,8 +105,13 @@ struct Entry {
 static FAMILIES: &[&[(&str, Handler)]] = &[
     connection::COMMANDS,
     keys::COMMANDS,
+    list::COMMANDS,
+    list::blocking::COMMANDS,
+    multi::COMMANDS,
+    pubsub::COMMANDS,
     server::COMMANDS,
     strings::COMMANDS,
+    zset::COMMANDS,
 ];
 
 fn families() -> &'static [&'static [(&'static str, Handler)]] {
@@ -142,27 +152,7 @@ pub fn implemented(spec: &CommandSpec) -> bool {
 /// Resolves a request to its command (or subcommand) spec and handler, or the exact
 /// error Redis gives for an unknown command, unknown subcommand or wrong arity.
 pub fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), CmdError> {
-    let name = &args[0];
-    let Some(spec) = command::lookup(name).filter(|s| implemented(s)) else {
-        return Err(unknown_command(args));
-    };
-    let spec = if spec.subcommands.is_empty() {
-        spec
-    } else {
-        if args.len() < 2 {
-            return Err(wrong_arity(spec.name));
-        }
-        match command::lookup_subcommand(spec, &args[1]).filter(|s| table().contains_key(s.name)) {
-            Some(sub) => sub,
-            None => {
-                return Err(CmdError::Owned(format!(
-                    "ERR unknown subcommand '{}'. Try {} HELP.",
-                    trunc(&args[1], 128),
-                    spec.name.to_ascii_uppercase()
-                )))
-            }
-        }
-    };
+    let spec = find(args)?;
     if !spec.arity_ok(args.len()) {
         return Err(wrong_arity(spec.name));
     }
@@ -172,14 +162,41 @@ pub fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), CmdErr
     }
 }
 
+/// The command or subcommand a request names, before its arity is checked. A container
+/// named without a subcommand resolves to itself, whose arity then rejects it.
+fn find(args: &[Bytes]) -> Result<&'static CommandSpec, CmdError> {
+    let Some(name) = args.first() else {
+        return Err(CmdError::Static("ERR empty command"));
+    };
+    // A subcommand's full name (`config|get`) is not a command name, as in Redis.
+    let Some(spec) = command::lookup(name).filter(|s| implemented(s) && !s.name.contains('|'))
+    else {
+        return Err(unknown_command(args));
+    };
+    if spec.subcommands.is_empty() || args.len() < 2 {
+        return Ok(spec);
+    }
+    match command::lookup_subcommand(spec, &args[1]).filter(|s| table().contains_key(s.name)) {
+        Some(sub) => Ok(sub),
+        None => Err(CmdError::Owned(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            trunc(&args[1], 128),
+            spec.name.to_ascii_uppercase()
+        ))),
+    }
+}
+
 pub fn wrong_arity(full_name: &str) -> CmdError {
     CmdError::Owned(format!(
         "ERR wrong number of arguments for '{full_name}' command"
     ))
 }
 
+/// Redis formats these with `%s`, which stops at the first NUL byte.
 fn trunc(b: &[u8], max: usize) -> String {
-    String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
+    let b = &b[..b.len().min(max)];
+    let b = b.iter().position(|&c| c == 0).map_or(b, |nul| &b[..nul]);
+    String::from_utf8_lossy(b).into_owned()
 }
 
 fn unknown_command(args: &[Bytes]) -> CmdError {
@@ -198,37 +215,252 @@ fn unknown_command(args: &[Bytes]) -> CmdError {
     ))
 }
 
-/// Runs one request and writes its reply.
+/// Runs one request and writes its reply, keeping Redis's per-command statistics: a
+/// request refused before it runs (arity, authentication) counts as rejected, one whose
+/// handler returns an error as failed. Inside MULTI the request is queued instead; a
+/// blocking command's request to wait becomes a registered waiter. Clients made ready by
+/// the command are served by the caller (`blocking::handle_ready`) once this returns.
+/// A RESP2 connection with subscriptions carries pushed messages, so it may only run the
+/// commands that manage subscriptions (and PING, QUIT, RESET), as in Redis.
+fn allowed_while_subscribed(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.name,
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
+    )
+}
+
 pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
-    srv.stats.total_commands_processed += 1;
-    let (spec, handler) = match resolve(args) {
-        Ok(found) => found,
+    // CLIENT REPLY OFF/SKIP: the command runs, its reply (even an error) is dropped.
+    let start = out.len();
+    client.reply_skip = std::mem::take(&mut client.reply_skip_next);
+    run(srv, client, out, args);
+    if client.reply_off || std::mem::take(&mut client.reply_skip) {
+        out.truncate(start);
+    }
+}
+
+fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
+    let spec = match find(args) {
+        Ok(spec) => spec,
         Err(e) => {
-            reply_error(srv, out, &e);
+            reject(srv, client, out, args, None, &e);
             return;
         }
     };
     client.last_cmd = spec.name;
+    let handler = match table().get(spec.name) {
+        Some(entry) if spec.arity_ok(args.len()) => entry.handler,
+        _ => {
+            reject(srv, client, out, args, Some(spec), &wrong_arity(spec.name));
+            return;
+        }
+    };
     if !client.authenticated && !spec.flags.has(shoal_proto::Flags::NO_AUTH) {
-        reply_error(srv, out, &CmdError::Static(err::NOAUTH));
+        reject(
+            srv,
+            client,
+            out,
+            args,
+            Some(spec),
+            &CmdError::Static(err::NOAUTH),
+        );
         return;
     }
+    if client.proto == shoal_proto::Protocol::Resp2
+        && srv.pubsub.is_subscribed(client.id)
+        && !allowed_while_subscribed(spec)
+    {
+        let e = CmdError::Owned(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        ));
+        reject(srv, client, out, args, Some(spec), &e);
+        return;
+    }
+    if client.tx.is_some() && !runs_inside_multi(spec) {
+        if spec.flags.has(shoal_proto::Flags::NO_MULTI) {
+            let e = CmdError::Static("ERR Command not allowed inside a transaction");
+            reject(srv, client, out, args, Some(spec), &e);
+            return;
+        }
+        let doomed = srv.watches.is_dirty(client.id);
+        if let Some(tx) = client.tx.as_mut() {
+            // A doomed transaction keeps no commands: EXEC will discard them anyway.
+            if !tx.failed && !doomed {
+                tx.cmds.push((spec, handler, args.to_vec()));
+            }
+        }
+        out.simple("QUEUED");
+        return;
+    }
+    call(srv, client, out, spec, handler, args, now_ms());
+    if let Some(wait) = client.block.take() {
+        if spec.flags.has(shoal_proto::Flags::BLOCKING) {
+            crate::blocking::block(srv, client.id, client.proto, wait, args);
+        }
+    }
+}
+
+/// The commands MULTI runs at once instead of queueing.
+fn runs_inside_multi(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
+}
+
+/// Replies with a check's error (counting a rejected call of a known command); inside
+/// MULTI it also dooms the transaction, and a rejected EXEC ends it at once.
+fn reject(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut Reply,
+    args: &[Bytes],
+    spec: Option<&'static CommandSpec>,
+    e: &CmdError,
+) {
+    if let Some(spec) = spec {
+        srv.stats
+            .commands
+            .entry(spec.name)
+            .or_default()
+            .rejected_calls += 1;
+    }
+    // A command shoal does not serve but that Redis forbids in MULTI (SAVE, SHUTDOWN …)
+    // gets the transaction error, which is what a client inside MULTI checks for.
+    let no_multi = client.tx.is_some()
+        && args
+            .first()
+            .and_then(|name| command::lookup(name))
+            .is_some_and(|s| !implemented(s) && s.flags.has(shoal_proto::Flags::NO_MULTI));
+    let no_multi_err = CmdError::Static("ERR Command not allowed inside a transaction");
+    let e = if no_multi { &no_multi_err } else { e };
+    if let Some(tx) = client.tx.as_mut() {
+        tx.failed = true;
+        if args
+            .first()
+            .is_some_and(|a| a.eq_ignore_ascii_case(b"exec"))
+        {
+            client.tx = None;
+            srv.watches.remove_client(client.id);
+            let text = format!(
+                "EXECABORT Transaction discarded because of: {}",
+                // Redis builds these reasons without the "ERR" code; other codes stay.
+                e.text().strip_prefix("ERR ").unwrap_or(e.text())
+            );
+            reply_error(srv, out, &CmdError::Owned(text));
+            return;
+        }
+    }
+    reply_error(srv, out, e);
+}
+
+/// Runs one resolved command, with its statistics and after-effects: a change to the
+/// dataset invalidates WATCHes on the command's keys and wakes clients blocked on them.
+/// EXEC runs each queued command through here, under EXEC's single clock `now`.
+pub fn call(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut Reply,
+    spec: &'static CommandSpec,
+    handler: Handler,
+    args: &[Bytes],
+    now: i64,
+) {
+    srv.stats.total_commands_processed += 1;
+    after_expiry(srv);
+    let dirty_before = srv.dirty;
+    let flushed = if matches!(spec.name, "flushall" | "flushdb" | "swapdb") {
+        srv.watches
+            .watched_keys()
+            .into_iter()
+            .filter(|k| srv.db.contains_raw(k))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mark = out.len();
+    let started = Instant::now();
     let mut ctx = Ctx {
         srv,
         client,
         out,
-        now: now_ms(),
+        now,
         spec,
     };
-    if let Err(e) = handler(&mut ctx, args) {
+    let result = handler(&mut ctx, args);
+    let nanos = started.elapsed().as_nanos() as u64;
+    let usec = nanos / 1000;
+    let failed = result.is_err();
+    if let Err(e) = result {
         out.truncate(mark);
         reply_error(srv, out, &e);
+    }
+    let track = srv.config.latency_tracking;
+    srv.stats.record_call(spec.name, nanos, failed, track);
+    server::slowlog::record(srv, client, spec, args, usec);
+    let event = if spec.flags.has(shoal_proto::Flags::FAST) {
+        "fast-command"
+    } else {
+        "command"
+    };
+    let threshold = srv.config.latency_monitor_threshold;
+    srv.latency.add_if_needed(threshold, event, usec / 1000);
+    if srv.dirty != dirty_before {
+        if !flushed.is_empty() {
+            multi::touch_flushed(srv, &flushed);
+        }
+        signal_modified(srv, spec, args);
+    }
+    after_expiry(srv);
+}
+
+/// Re-runs the command of a blocked client whose key became ready.
+pub fn rerun_blocked(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
+    match resolve(args) {
+        Ok((spec, handler)) => call(srv, client, out, spec, handler, args, now_ms()),
+        Err(e) => reply_error(srv, out, &e),
+    }
+}
+
+/// Redis's `signalModifiedKey` for every key of a command that changed the dataset.
+fn signal_modified(srv: &mut Server, spec: &CommandSpec, args: &[Bytes]) {
+    if srv.watches.is_empty() && !srv.blocking.has_waiters() {
+        return;
+    }
+    let Ok(positions) = spec.key_positions(args) else {
+        return;
+    };
+    for p in positions {
+        if let Some(key) = args.get(p) {
+            multi::touch(srv, key);
+            srv.blocking.signal_ready(key);
+        }
+    }
+}
+
+/// Consumes the keys that lazy or active expiry deleted: each deletion is a change that
+/// invalidates WATCHes on the key. (This is where expiry DELs reach the AOF.)
+pub fn after_expiry(srv: &mut Server) {
+    if srv.db.expired.is_empty() {
+        return;
+    }
+    let expired = std::mem::take(&mut srv.db.expired);
+    for key in &expired {
+        multi::touch(srv, key);
     }
 }
 
 fn reply_error(srv: &mut Server, out: &mut Reply, e: &CmdError) {
-    srv.stats.total_error_replies += 1;
+    srv.stats.count_error(e.text());
     out.error(e.text());
 }
 
@@ -275,6 +507,19 @@ mod tests {
         assert_eq!(
             resolve(&a("get")).err().map(|e| e.text().to_string()),
             Some("ERR wrong number of arguments for 'get' command".to_string())
+        );
+    }
+
+    #[test]
+    fn unknown_command_args_end_at_nul() {
+        let args = [
+            Bytes::from_static(b"fo\x00o"),
+            Bytes::from_static(b"k"),
+            Bytes::from_static(b"\x00\xfe\xff"),
+        ];
+        assert_eq!(
+            resolve(&args).err().map(|e| e.text().to_string()),
+            Some("ERR unknown command 'fo', with args beginning with: 'k' '' ".to_string())
         );
     }
 }

@@ -164,8 +164,19 @@ impl Db {
         self.keys.get(key)
     }
 
+    /// A value already looked up with [`Db::get`] in the same command: no expiry check,
+    /// no accounting. Lets multi-key commands (SINTER …) borrow several values at once.
+    pub fn value_ref(&self, key: &[u8]) -> Option<&Value> {
+        self.keys.get(key).map(|e| &e.value)
+    }
+
     pub fn contains(&mut self, key: &[u8], now: i64) -> bool {
         self.expire_if_needed(key, now);
+        self.keys.contains_key(key)
+    }
+
+    /// True when `key` is stored, even if logically expired (WATCH's bookkeeping).
+    pub fn contains_raw(&self, key: &[u8]) -> bool {
         self.keys.contains_key(key)
     }
 

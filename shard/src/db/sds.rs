@@ -43,6 +43,23 @@ impl Sds {
         }
     }
 
+    /// The bytes, writable in place: SETRANGE and SETBIT within the current length cost
+    /// no copy of a large string.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        match self {
+            Sds::Inline(len, buf) => &mut buf[..*len as usize],
+            Sds::Heap(b) => b,
+        }
+    }
+
+    /// The bytes as a `Vec`, without copying a heap string, for an edit that grows it.
+    pub fn into_vec(self) -> Vec<u8> {
+        match self {
+            Sds::Inline(len, buf) => buf[..len as usize].to_vec(),
+            Sds::Heap(b) => b.into_vec(),
+        }
+    }
+
     /// Heap bytes owned beyond the inline value, for memory accounting.
     pub fn heap_size(&self) -> usize {
         match self {
@@ -124,5 +141,12 @@ mod tests {
         let h = Sds::from_vec(long.clone());
         assert_eq!(h.heap_size(), 100);
         assert_eq!(&*h, &long[..]);
+        let mut h = h;
+        h.as_mut_slice()[0] = 1;
+        let v = h.into_vec();
+        assert_eq!((v.len(), v[0], v[1]), (100, 1, 7));
+        let mut s = s;
+        s.as_mut_slice()[0] = b'j';
+        assert_eq!(s.into_vec(), b"jello");
     }
 }
