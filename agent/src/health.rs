@@ -1,6 +1,7 @@
 //! `shoal health`: asks the local agent's admin port whether it is ready (or live), for a
 //! container HEALTHCHECK in an image that has no shell or curl. Exit 0 when healthy,
-//! 1 otherwise, as Docker expects.
+//! 1 otherwise, as Docker expects:
+//! `HEALTHCHECK --interval=10s CMD ["shoal", "health"]`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};

@@ -322,6 +322,17 @@ impl Config {
             databases,
         };
         config.check_unique()?;
+        // Fixed shard counts already decide the port ranges; "auto" can only widen a
+        // range, so counting it as 1 here catches every overlap that is certain.
+        let known: Vec<u16> = config
+            .databases
+            .iter()
+            .map(|d| match d.shards {
+                Shards::Count(n) => n,
+                Shards::Auto => 1,
+            })
+            .collect();
+        config.check_port_ranges(&known)?;
         Ok(config)
     }
 

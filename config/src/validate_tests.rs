@@ -103,6 +103,10 @@ fn errors_name_the_key() {
         load("restart_delay_min = \"2s\"\nrestart_delay_max = \"1s\"").unwrap_err(),
         "restart_delay_max: 1s is below restart_delay_min (2s)"
     );
+    assert_eq!(
+        load("shards = 4\n[[database]]\nname = \"a\"\nport = 7000\n[[database]]\nname = \"b\"\nport = 7002\n").unwrap_err(),
+        "database[1].port: shard ports 7002-7005 overlap database[0]'s 7000-7003"
+    );
     let policy = load("[[database]]\nmaxmemory_policy = \"lru\"").unwrap_err();
     assert!(policy.starts_with("database[0].maxmemory_policy: \"lru\" is not a maxmemory policy (noeviction, allkeys-lru"), "{policy}");
 }

@@ -202,8 +202,10 @@ mod tests {
 
     #[test]
     fn overlapping_shard_ports_are_a_config_error() {
-        let c = config("shards = 4\n[[database]]\nname = \"a\"\nport = 7000\n[[database]]\nname = \"b\"\nport = 7002\nshards = 1\n");
-        let e = plan(&c, &res(&[0], None, None)).unwrap_err();
+        // Valid on its own; with "auto" = 4 CPUs, database a needs 7000-7003.
+        let c = config("[[database]]\nname = \"a\"\nport = 7000\n[[database]]\nname = \"b\"\nport = 7002\nshards = 1\n");
+        assert!(plan(&c, &res(&[0, 1], None, None)).is_ok());
+        let e = plan(&c, &res(&[0, 1, 2, 3], None, None)).unwrap_err();
         assert!(e.is_usage());
         assert!(e.to_string().starts_with("database[1].port: "), "{e}");
     }
