@@ -225,3 +225,19 @@ fn a_stuck_shard_is_killed_at_the_shutdown_deadline() {
     assert!(pids.iter().all(|&p| !running(p)));
     assert!(agent.log().contains("did not stop in time"));
 }
+
+#[test]
+fn a_hung_shard_is_not_ready_until_it_answers_again() {
+    let _s = serial();
+    let agent = Agent::start("hung", 7944, &["--shards", "2", "--port", "7942"]);
+    let pid = agent.shards()[0].0.unwrap();
+    unsafe_free_kill(pid, 19); // SIGSTOP
+                               // Noticed at the next INFO scrape (every 5 s) once its 2 s timeout passes.
+    let noticed = wait_until(Duration::from_secs(10), || agent.get("/readyz").0 == 503);
+    assert!(noticed.is_some(), "log:\n{}", agent.log());
+    assert_eq!(agent.status()["shards"][0]["state"], "starting");
+    assert_eq!(agent.shards()[0].0, Some(pid), "not restarted");
+    unsafe_free_kill(pid, 18); // SIGCONT
+    agent.wait_ready(Duration::from_secs(5));
+    assert_eq!(agent.status()["shards"][0]["restarts"], 0);
+}

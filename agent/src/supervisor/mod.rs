@@ -299,13 +299,21 @@ impl Supervisor {
                     .metrics
                     .record_info(&s.spec.database, &s.label, &info);
             }
-            // A starting shard is probed again on the next tick; an INFO failure only
-            // leaves the figures stale (older shards may not answer INFO at all).
+            // A starting shard is probed again on the next tick.
+            Err(_) if s.state == State::Starting => {}
+            // A running shard that cannot be reached (hung, or its socket gone) is not
+            // ready until it answers PING again; it is not killed: a long command or a
+            // slow disk looks the same, and a restart would only add an AOF replay.
+            Err(e @ (probe::ProbeError::Timeout | probe::ProbeError::Connect(_))) => {
+                s.state = State::Starting;
+                self.shared.metrics.up.with_label_values(&labels).set(0);
+                let _g = s.span.enter();
+                tracing::warn!(error = %e, "shard stopped answering");
+            }
+            // An error reply only leaves the figures stale.
             Err(e) => {
-                if s.state != State::Starting {
-                    let _g = s.span.enter();
-                    tracing::debug!(error = %e, "scrape failed");
-                }
+                let _g = s.span.enter();
+                tracing::debug!(error = %e, "scrape failed");
             }
         }
     }
