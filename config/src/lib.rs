@@ -9,6 +9,7 @@
 //! - [`raw`]: the serde structs for `shoal.toml`.
 //! - [`validate`]: raw → [`Config`], with the defaults.
 //! - [`overrides`]: flag and environment overrides, applied to the raw file.
+//! - [`values`]: the enumerated settings (`shards`, `log_format`, policies).
 //! - [`units`]: byte sizes (`"1gb"`) and durations (`"10s"`).
 //! - [`error`]: the error type, [`ConfigError`].
 //! - [`template`]: the commented default file printed by `shoal config default`.
@@ -22,6 +23,7 @@ pub mod raw;
 pub mod template;
 pub mod units;
 pub mod validate;
+pub mod values;
 
 pub use error::ConfigError;
 pub use overrides::Overrides;
