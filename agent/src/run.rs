@@ -54,6 +54,13 @@ pub fn run(config: Config) -> Result<(), RunError> {
         data_dir = %config.data_dir.display(),
         "starting agent"
     );
+    if resources.memory_limit.is_some() && plan.shards.iter().any(|s| s.maxmemory == 0) {
+        tracing::warn!(
+            memory_limit = resources.memory_limit,
+            "the cgroup memory limit leaves nothing for the shards after the agent's headroom; \
+             they run without maxmemory"
+        );
+    }
     reaper::become_subreaper();
 
     // One thread: PR_SET_PDEATHSIG follows the thread that forked, and the supervisor's

@@ -18,15 +18,25 @@ use tokio::net::{TcpListener, TcpStream};
 use self::http::{HeadError, Request, Response};
 use crate::state::Shared;
 
+/// Probes and scrapers need a handful of connections; the cap keeps a flood on the admin
+/// port from costing the supervisor's thread more than that.
+const MAX_CONNECTIONS: usize = 64;
+
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Ok(permit) = limit.clone().try_acquire_owned() else {
+                    tracing::debug!(peer = %peer, "admin connection refused: too many open");
+                    continue;
+                };
                 let shared = shared.clone();
                 tokio::spawn(async move {
                     if let Err(e) = handle(stream, &shared).await {
                         tracing::debug!(peer = %peer, error = %e, "admin connection");
                     }
+                    drop(permit);
                 });
             }
             Err(e) => {
