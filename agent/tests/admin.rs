@@ -135,7 +135,7 @@ fn livez_and_status_answer_while_shards_start() {
         "livez",
         7983,
         &[],
-        &["--shards", "1", "--port", "7982"],
+        &["run", "--shards", "1", "--port", "7982"],
         &[],
     );
     a.wait_admin();
