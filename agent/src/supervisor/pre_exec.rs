@@ -19,14 +19,17 @@ pub fn die_with_parent(cmd: &mut Command) {
     // SAFETY: the closure runs between fork and exec in the child, where only
     // async-signal-safe work is allowed. It calls prctl(2) and getppid(2), both plain
     // system calls that neither allocate nor take locks; nix's wrappers only convert
-    // the result. `agent` is a copied integer, so no parent memory is shared.
+    // the result, and the errors returned are plain OS error codes (no allocation).
+    // `agent` is a copied integer, so no parent memory is shared.
     unsafe {
         cmd.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(Some(Signal::SIGKILL)).map_err(io::Error::from)?;
             // The agent may have died between fork and prctl; then the death signal
             // would never come, so give up instead of running as an orphan.
+            // ESRCH ("no such process"): the parent is gone. An OS error, because
+            // building a custom one would allocate, which is not safe after fork.
             if getppid() != agent && agent != Pid::from_raw(1) {
-                return Err(io::Error::other("agent exited before the shard started"));
+                return Err(io::Error::from(nix::errno::Errno::ESRCH));
             }
             Ok(())
         });
