@@ -189,6 +189,7 @@ fn sigterm_stops_everything_and_exits_zero() {
     assert_eq!(status.code(), Some(0));
     assert!(took < Duration::from_secs(2));
     assert!(pids.iter().all(|&p| !running(p)));
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -224,6 +225,7 @@ fn a_stuck_shard_is_killed_at_the_shutdown_deadline() {
     );
     assert!(pids.iter().all(|&p| !running(p)));
     assert!(agent.log().contains("did not stop in time"));
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
