@@ -17,6 +17,9 @@ pub struct ShardConfig {
     pub timeout: u64,
     pub proto_max_bulk_len: u64,
     pub client_query_buffer_limit: u64,
+    pub hash_max_listpack_entries: u64,
+    pub hash_max_listpack_value: u64,
+    pub set_max_intset_entries: u64,
 }
 
 impl Default for ShardConfig {
@@ -35,6 +38,9 @@ impl Default for ShardConfig {
             timeout: 0,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
         }
     }
 }

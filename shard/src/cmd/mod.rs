@@ -13,8 +13,10 @@
 
 pub mod args;
 pub mod connection;
+pub mod hash;
 pub mod keys;
 pub mod server;
+pub mod set;
 pub mod strings;
 
 use std::collections::HashMap;
@@ -99,8 +101,10 @@ struct Entry {
 /// Every family's handlers; one line per family.
 static FAMILIES: &[&[(&str, Handler)]] = &[
     connection::COMMANDS,
+    hash::COMMANDS,
     keys::COMMANDS,
     server::COMMANDS,
+    set::COMMANDS,
     strings::COMMANDS,
 ];
 

@@ -134,6 +134,12 @@ impl Db {
         self.keys.get(key)
     }
 
+    /// A value already looked up with [`Db::get`] in the same command: no expiry check,
+    /// no accounting. Lets multi-key commands (SINTER …) borrow several values at once.
+    pub fn value_ref(&self, key: &[u8]) -> Option<&Value> {
+        self.keys.get(key).map(|e| &e.value)
+    }
+
     pub fn contains(&mut self, key: &[u8], now: i64) -> bool {
         self.expire_if_needed(key, now);
         self.keys.contains_key(key)

@@ -1,16 +1,264 @@
-//! The set value type. Placeholder until the set commands land.
+//! The set value type.
+//!
+//! A set whose members are all integers, and that has at most `set-max-intset-entries`
+//! of them, is a sorted `Vec<i64>` (Redis's intset): 8 bytes per member, binary-searched,
+//! and iterated in ascending order as Redis does. Any other set is an `IndexSet`, so a
+//! random member (SPOP, SRANDMEMBER) is O(1) and SSCAN walks positions like `Db::scan`.
+//! A set never goes back to the compact form, as in Redis.
 
-#[derive(Debug, Clone, Default)]
-pub struct Set {}
+use ahash::RandomState;
+use indexmap::IndexSet;
+use shoal_proto::number::parse_i64;
+
+use super::sds::Sds;
+
+#[derive(Debug, Clone)]
+pub enum Set {
+    /// Sorted, distinct; reported as `intset`.
+    Ints(Vec<i64>),
+    /// Reported as `hashtable`.
+    Table(IndexSet<Sds, RandomState>),
+}
+
+impl Default for Set {
+    fn default() -> Self {
+        Set::Ints(Vec::new())
+    }
+}
+
+/// One member, borrowed from a set. Intset members have no bytes to borrow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Member<'a> {
+    Int(i64),
+    Str(&'a [u8]),
+}
+
+impl Member<'_> {
+    pub fn to_sds(self) -> Sds {
+        match self {
+            Member::Int(n) => Sds::new(itoa::Buffer::new().format(n).as_bytes()),
+            Member::Str(s) => Sds::new(s),
+        }
+    }
+
+    /// Calls `f` with the member's bytes, formatting an integer on the stack.
+    pub fn with_bytes<R>(self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            Member::Int(n) => f(itoa::Buffer::new().format(n).as_bytes()),
+            Member::Str(s) => f(s),
+        }
+    }
+}
 
 impl Set {
+    pub fn new() -> Set {
+        Set::default()
+    }
+
     /// The name OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        "listpack"
+        match self {
+            Set::Ints(_) => "intset",
+            Set::Table(_) => "hashtable",
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Set::Ints(v) => v.len(),
+            Set::Table(t) => t.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_compact(&self) -> bool {
+        matches!(self, Set::Ints(_))
+    }
+
+    pub fn contains(&self, m: &[u8]) -> bool {
+        match self {
+            Set::Ints(v) => parse_i64(m).is_some_and(|n| v.binary_search(&n).is_ok()),
+            Set::Table(t) => t.contains(m),
+        }
+    }
+
+    pub fn contains_member(&self, m: Member<'_>) -> bool {
+        match (self, m) {
+            (Set::Ints(v), Member::Int(n)) => v.binary_search(&n).is_ok(),
+            (_, m) => m.with_bytes(|b| self.contains(b)),
+        }
+    }
+
+    /// Adds `m`; returns true when it is new. `max_ints` is `set-max-intset-entries`.
+    pub fn add(&mut self, m: &[u8], max_ints: usize) -> bool {
+        if let Set::Ints(v) = self {
+            match parse_i64(m) {
+                Some(n) => {
+                    let Err(at) = v.binary_search(&n) else {
+                        return false;
+                    };
+                    v.insert(at, n);
+                    if v.len() > max_ints {
+                        self.convert();
+                    }
+                    return true;
+                }
+                None => self.convert(),
+            }
+        }
+        match self {
+            Set::Table(t) => t.insert(Sds::new(m)),
+            Set::Ints(_) => false,
+        }
+    }
+
+    pub fn add_member(&mut self, m: Member<'_>, max_ints: usize) -> bool {
+        m.with_bytes(|b| self.add(b, max_ints))
+    }
+
+    /// Removes `m`; returns true when it was there.
+    pub fn remove(&mut self, m: &[u8]) -> bool {
+        match self {
+            Set::Ints(v) => match parse_i64(m).map(|n| v.binary_search(&n)) {
+                Some(Ok(i)) => {
+                    v.remove(i);
+                    true
+                }
+                _ => false,
+            },
+            Set::Table(t) => t.swap_remove(m),
+        }
+    }
+
+    /// The member at position `i` (0 ≤ i < len).
+    pub fn get_index(&self, i: usize) -> Option<Member<'_>> {
+        match self {
+            Set::Ints(v) => v.get(i).map(|&n| Member::Int(n)),
+            Set::Table(t) => t.get_index(i).map(|s| Member::Str(s)),
+        }
+    }
+
+    /// Removes and returns the member at position `i`.
+    pub fn take_index(&mut self, i: usize) -> Option<Sds> {
+        match self {
+            Set::Ints(v) => (i < v.len()).then(|| Member::Int(v.remove(i)).to_sds()),
+            Set::Table(t) => t.swap_remove_index(i),
+        }
+    }
+
+    pub fn iter(&self) -> SetIter<'_> {
+        match self {
+            Set::Ints(v) => SetIter::Ints(v.iter()),
+            Set::Table(t) => SetIter::Table(t.iter()),
+        }
+    }
+
+    fn convert(&mut self) {
+        if let Set::Ints(v) = self {
+            // Room for the member that triggered the conversion.
+            let mut t = IndexSet::with_capacity_and_hasher(v.len() + 1, RandomState::new());
+            for &n in v.iter() {
+                t.insert(Member::Int(n).to_sds());
+            }
+            *self = Set::Table(t);
+        }
     }
 
     /// Approximate heap bytes owned, for memory accounting.
     pub fn heap_size(&self) -> usize {
-        0
+        match self {
+            Set::Ints(v) => v.capacity() * std::mem::size_of::<i64>(),
+            Set::Table(t) => {
+                t.capacity() * (std::mem::size_of::<Sds>() + std::mem::size_of::<usize>() * 2 + 1)
+                    + t.iter().map(|s| s.heap_size()).sum::<usize>()
+            }
+        }
+    }
+}
+
+pub enum SetIter<'a> {
+    Ints(std::slice::Iter<'a, i64>),
+    Table(indexmap::set::Iter<'a, Sds>),
+}
+
+impl<'a> Iterator for SetIter<'a> {
+    type Item = Member<'a>;
+
+    fn next(&mut self) -> Option<Member<'a>> {
+        match self {
+            SetIter::Ints(i) => i.next().map(|&n| Member::Int(n)),
+            SetIter::Table(i) => i.next().map(|s| Member::Str(s)),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            SetIter::Ints(i) => i.size_hint(),
+            SetIter::Table(i) => i.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for SetIter<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intset_stays_sorted_and_distinct() {
+        let mut s = Set::new();
+        for m in ["5", "-3", "10", "5"] {
+            s.add(m.as_bytes(), 512);
+        }
+        assert_eq!(s.encoding(), "intset");
+        let got: Vec<_> = s.iter().map(|m| m.to_sds().to_vec()).collect();
+        assert_eq!(got, vec![b"-3".to_vec(), b"5".to_vec(), b"10".to_vec()]);
+        assert!(s.contains(b"10"));
+        // Not canonical integers, so never members of an intset.
+        assert!(!s.contains(b"010"));
+        assert!(!s.contains(b"+5"));
+    }
+
+    #[test]
+    fn non_integer_converts() {
+        let mut s = Set::new();
+        s.add(b"1", 512);
+        s.add(b"a", 512);
+        assert_eq!(s.encoding(), "hashtable");
+        assert!(s.contains(b"1") && s.contains(b"a"));
+        assert!(s.contains_member(Member::Int(1)));
+        // Non-canonical integers are plain strings.
+        let mut s = Set::new();
+        s.add(b"01", 512);
+        assert_eq!(s.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn converts_past_intset_limit() {
+        let mut s = Set::new();
+        for i in 0..4 {
+            s.add(i.to_string().as_bytes(), 4);
+        }
+        assert_eq!(s.encoding(), "intset");
+        s.add(b"4", 4);
+        assert_eq!(s.encoding(), "hashtable");
+        assert_eq!(s.len(), 5);
+        assert!(s.remove(b"4"));
+        assert_eq!(s.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn take_index_removes() {
+        let mut s = Set::new();
+        for m in ["1", "2", "3"] {
+            s.add(m.as_bytes(), 512);
+        }
+        assert_eq!(s.take_index(1).map(|m| m.to_vec()), Some(b"2".to_vec()));
+        assert_eq!(s.len(), 2);
+        assert!(s.take_index(5).is_none());
     }
 }
