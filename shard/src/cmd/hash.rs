@@ -276,7 +276,16 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             return Err(e.into());
         }
     };
-    let text = number::fmt_human(new);
+    // Redis adds in `long double`, exact for the sum of two 64-bit integers; an f64 is
+    // not, so integer operands are added exactly instead.
+    let old_int = match h.get(&argv[2]) {
+        Some(v) => number::parse_i64(v),
+        None => Some(0),
+    };
+    let text = match (old_int, number::parse_i64(&argv[3])) {
+        (Some(a), Some(b)) => (i128::from(a) + i128::from(b)).to_string(),
+        _ => number::fmt_human(new),
+    };
     h.set(&argv[2], text.as_bytes(), lim);
     ctx.srv.dirty += 1;
     ctx.out.bulk(text.as_bytes());
@@ -295,6 +304,19 @@ pub(crate) fn signed_count(arg: &[u8]) -> Result<i64, CmdError> {
         .into());
     }
     Ok(n)
+}
+
+/// The most picks a negative count (repeats allowed) may ask for. Redis has no bound and
+/// will build a reply of any size, stalling the shard; past this a request is refused
+/// rather than allowed to exhaust memory.
+pub(crate) const MAX_REPEATED_PICKS: u64 = 1 << 24;
+
+/// Refuses a repeated-pick count beyond [`MAX_REPEATED_PICKS`].
+pub(crate) fn check_picks(l: i64) -> CmdResult {
+    if l < 0 && l.unsigned_abs() > MAX_REPEATED_PICKS {
+        return Err("ERR value is out of range".into());
+    }
+    Ok(())
 }
 
 /// Positions to return for a distinct random sample of `count` out of `size`
@@ -329,6 +351,7 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if withvalues && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
         return Err("ERR value is out of range".into());
     }
+    check_picks(l)?;
     let srv = &mut *ctx.srv;
     let out = &mut *ctx.out;
     let Some(h) = read(&mut srv.db, &argv[1], now)? else {
@@ -409,11 +432,7 @@ pub(crate) struct ScanOpts<'a> {
 
 impl<'a> ScanOpts<'a> {
     pub fn parse(cursor: &[u8], rest: &'a [Bytes]) -> Result<Self, CmdError> {
-        let cursor = std::str::from_utf8(cursor)
-            .ok()
-            .filter(|s| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or("ERR invalid cursor")?;
+        let cursor = parse_cursor(cursor).ok_or("ERR invalid cursor")?;
         let mut opts = ScanOpts {
             cursor,
             count: 10,
@@ -445,6 +464,28 @@ impl<'a> ScanOpts<'a> {
         self.pattern
             .is_none_or(|p| crate::glob::matches(p, item, false))
     }
+}
+
+/// A cursor as C's `strtoul` reads it, which is what clients have always been allowed to
+/// send: an optional sign (a negative value wraps), decimal digits, nothing after them,
+/// no leading space, no overflow. An empty string is cursor 0.
+fn parse_cursor(s: &[u8]) -> Option<u64> {
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        return s.is_empty().then_some(0);
+    }
+    let mut n: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(if neg { n.wrapping_neg() } else { n })
 }
 
 /// Walks positions below `cursor` (0 starts over) downwards, `count` of them, as
@@ -501,6 +542,18 @@ mod tests {
         }
         seen.sort_unstable();
         assert_eq!(seen, (0..25).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn cursor_like_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551616"), None);
+        assert_eq!(parse_cursor(b" 1"), None);
+        assert_eq!(parse_cursor(b"1x"), None);
+        assert_eq!(parse_cursor(b"-"), None);
     }
 
     #[test]

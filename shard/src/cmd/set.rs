@@ -7,7 +7,7 @@ use bytes::Bytes;
 use rand::Rng;
 use shoal_proto::Reply;
 
-use super::hash::{sample, scan_positions, signed_count, write_scan, ScanOpts};
+use super::hash::{check_picks, sample, scan_positions, signed_count, write_scan, ScanOpts};
 use super::{args, err, CmdError, CmdResult, Ctx, Handler};
 use crate::db::set::{Member, Set};
 use crate::db::{Db, Value};
@@ -160,7 +160,11 @@ fn srandmember(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let now = ctx.now;
     let count = match argv.len() {
         2 => None,
-        3 => Some(signed_count(&argv[2])?),
+        3 => {
+            let l = signed_count(&argv[2])?;
+            check_picks(l)?;
+            Some(l)
+        }
         _ => return Err(err::SYNTAX.into()),
     };
     let srv = &mut *ctx.srv;
@@ -215,11 +219,9 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let count = match argv.len() {
         2 => None,
         3 => {
-            let n = args::int(&argv[2])?;
-            if n < 0 {
-                return Err(err::NOT_POSITIVE.into());
-            }
-            Some(n as u64)
+            // Redis gives the range text for a non-integer here too.
+            let n = args::int(&argv[2]).map_err(|_| err::NOT_POSITIVE)?;
+            Some(u64::try_from(n).map_err(|_| err::NOT_POSITIVE)?)
         }
         _ => return Err(err::SYNTAX.into()),
     };
@@ -287,14 +289,16 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         s.remove(m);
     }
     drop_if_empty(db, src, now);
-    if let Some(d) = modify(db, dst, now)? {
-        d.add(m, max);
+    // One change for the source; the destination changes only if the member is new to it.
+    let added = if let Some(d) = modify(db, dst, now)? {
+        d.add(m, max)
     } else {
         let mut d = Set::new();
         d.add(m, max);
         db.insert_new(dst, Value::Set(Box::new(d)));
-    }
-    ctx.srv.dirty += 1;
+        true
+    };
+    ctx.srv.dirty += 1 + added as u64;
     ctx.out.int(1);
     Ok(())
 }
