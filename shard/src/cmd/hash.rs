@@ -359,8 +359,21 @@ fn hrandfield(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Ok(());
     };
     let resp3 = out.is_resp3();
+    // Positions in the compact form cost a walk each, so it is walked once here.
+    let pairs: Vec<(&[u8], &[u8])> = if h.is_compact() {
+        h.iter().collect()
+    } else {
+        Vec::new()
+    };
+    let at = |i: usize| {
+        if h.is_compact() {
+            pairs.get(i).copied()
+        } else {
+            h.get_index(i)
+        }
+    };
     let emit = |out: &mut shoal_proto::Reply, i: usize| {
-        if let Some((f, v)) = h.get_index(i) {
+        if let Some((f, v)) = at(i) {
             if withvalues && resp3 {
                 out.array(2);
             }
@@ -406,19 +419,24 @@ fn hscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return write_scan(out, 0, &[] as &[&[u8]]);
     };
     let mut items: Vec<&[u8]> = Vec::new();
-    let mut visit = |i: usize| {
-        if let Some((f, v)) = h.get_index(i) {
+    let next = if h.is_compact() {
+        for (f, v) in h.iter() {
             if opts.matches(f) {
                 items.push(f);
                 items.push(v);
             }
         }
-    };
-    let next = if h.is_compact() {
-        (0..h.len()).for_each(&mut visit);
         0
     } else {
-        scan_positions(h.len(), opts.cursor, opts.count, visit)
+        let mut visit = |i: usize| {
+            if let Some((f, v)) = h.get_index(i) {
+                if opts.matches(f) {
+                    items.push(f);
+                    items.push(v);
+                }
+            }
+        };
+        scan_positions(h.len(), opts.cursor, opts.count, &mut visit)
     };
     write_scan(out, next, &items)
 }

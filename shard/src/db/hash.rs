@@ -1,8 +1,9 @@
 //! The hash value type.
 //!
-//! Small hashes are a flat vector of field/value pairs searched linearly, like Redis's
-//! listpack: for a few dozen short fields a scan over contiguous memory beats hashing, and
-//! it costs no table overhead per entry. Past the configured limits (entry count or the
+//! Small hashes are one byte buffer of length-prefixed field/value strings searched
+//! linearly, like Redis's listpack: for a few hundred short fields a scan over contiguous
+//! memory is fast enough, and a pair costs its bytes plus two length bytes instead of a
+//! table slot and two 24-byte strings. Past the configured limits (entry count or the
 //! length of any field or value) the hash becomes an `IndexMap`, and never goes back,
 //! as in Redis. The table is an `IndexMap` so a random field (HRANDFIELD) is O(1) and
 //! HSCAN can walk positions the way `Db::scan` walks keys.
@@ -32,14 +33,14 @@ impl Default for HashLimits {
 #[derive(Debug, Clone)]
 pub enum Hash {
     /// Insertion-ordered pairs; reported as `listpack`.
-    Pack(Vec<(Sds, Sds)>),
+    Pack(Pack),
     /// Reported as `hashtable`.
     Table(IndexMap<Sds, Sds, RandomState>),
 }
 
 impl Default for Hash {
     fn default() -> Self {
-        Hash::Pack(Vec::new())
+        Hash::Pack(Pack::default())
     }
 }
 
@@ -62,7 +63,7 @@ impl Hash {
 
     pub fn len(&self) -> usize {
         match self {
-            Hash::Pack(v) => v.len(),
+            Hash::Pack(p) => p.len as usize,
             Hash::Table(t) => t.len(),
         }
     }
@@ -71,10 +72,10 @@ impl Hash {
         self.len() == 0
     }
 
-    pub fn get(&self, field: &[u8]) -> Option<&Sds> {
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
-            Hash::Pack(v) => v.iter().find(|(f, _)| &**f == field).map(|(_, val)| val),
-            Hash::Table(t) => t.get(field),
+            Hash::Pack(p) => p.find(field).and_then(|e| p.buf.get(e.value.clone())),
+            Hash::Table(t) => t.get(field).map(|v| &v[..]),
         }
     }
 
@@ -96,16 +97,7 @@ impl Hash {
             self.convert();
         }
         let added = match self {
-            Hash::Pack(v) => match v.iter_mut().find(|(f, _)| &**f == field) {
-                Some((_, val)) => {
-                    *val = Sds::new(value);
-                    false
-                }
-                None => {
-                    v.push((Sds::new(field), Sds::new(value)));
-                    true
-                }
-            },
+            Hash::Pack(p) => p.set(field, value),
             Hash::Table(t) => match t.get_mut(field) {
                 Some(val) => {
                     *val = Sds::new(value);
@@ -126,10 +118,11 @@ impl Hash {
     /// Removes `field`. Returns true when it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
-            Hash::Pack(v) => match v.iter().position(|(f, _)| &**f == field) {
-                Some(i) => {
+            Hash::Pack(p) => match p.find(field) {
+                Some(e) => {
                     // Keeps insertion order, as deleting from a listpack does.
-                    v.remove(i);
+                    p.buf.drain(e.start..e.value.end);
+                    p.len -= 1;
                     true
                 }
                 None => false,
@@ -138,26 +131,27 @@ impl Hash {
         }
     }
 
-    /// The pair at position `i` (0 ≤ i < len), for random picks and scans.
-    pub fn get_index(&self, i: usize) -> Option<(&Sds, &Sds)> {
+    /// The pair at position `i` (0 ≤ i < len), for random picks and scans. O(i) for the
+    /// compact form: callers picking many collect [`Hash::iter`] once instead.
+    pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
         match self {
-            Hash::Pack(v) => v.get(i).map(|(f, val)| (f, val)),
-            Hash::Table(t) => t.get_index(i),
+            Hash::Pack(_) => self.iter().nth(i),
+            Hash::Table(t) => t.get_index(i).map(|(f, v)| (&f[..], &v[..])),
         }
     }
 
     pub fn iter(&self) -> HashIter<'_> {
         match self {
-            Hash::Pack(v) => HashIter::Pack(v.iter()),
+            Hash::Pack(p) => HashIter::Pack(&p.buf[..], p.len as usize),
             Hash::Table(t) => HashIter::Table(t.iter()),
         }
     }
 
     fn convert(&mut self) {
-        if let Hash::Pack(v) = self {
-            let mut t = IndexMap::with_capacity_and_hasher(v.len(), RandomState::new());
-            for (f, val) in v.drain(..) {
-                t.insert(f, val);
+        if let Hash::Pack(p) = self {
+            let mut t = IndexMap::with_capacity_and_hasher(p.len as usize, RandomState::new());
+            for (f, val) in HashIter::Pack(&p.buf[..], p.len as usize) {
+                t.insert(Sds::new(f), Sds::new(val));
             }
             *self = Hash::Table(t);
         }
@@ -167,12 +161,7 @@ impl Hash {
     pub fn heap_size(&self) -> usize {
         let pair = std::mem::size_of::<(Sds, Sds)>();
         match self {
-            Hash::Pack(v) => {
-                v.capacity() * pair
-                    + v.iter()
-                        .map(|(f, val)| f.heap_size() + val.heap_size())
-                        .sum::<usize>()
-            }
+            Hash::Pack(p) => p.buf.capacity(),
             Hash::Table(t) => {
                 // Entries plus the index table (one usize and a control byte per slot).
                 t.capacity() * (pair + std::mem::size_of::<usize>() * 2 + 1)
@@ -185,26 +174,131 @@ impl Hash {
 }
 
 pub enum HashIter<'a> {
-    Pack(std::slice::Iter<'a, (Sds, Sds)>),
+    /// The unread part of a pack and the pairs left in it.
+    Pack(&'a [u8], usize),
     Table(indexmap::map::Iter<'a, Sds, Sds>),
 }
 
 impl<'a> Iterator for HashIter<'a> {
-    type Item = (&'a Sds, &'a Sds);
+    type Item = (&'a [u8], &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            HashIter::Pack(i) => i.next().map(|(f, v)| (f, v)),
-            HashIter::Table(i) => i.next(),
+            HashIter::Pack(buf, left) => {
+                let (f, rest) = read_str(buf)?;
+                let (v, rest) = read_str(rest)?;
+                *buf = rest;
+                *left = left.saturating_sub(1);
+                Some((f, v))
+            }
+            HashIter::Table(i) => i.next().map(|(f, v)| (&f[..], &v[..])),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match self {
-            HashIter::Pack(i) => i.size_hint(),
+            HashIter::Pack(_, left) => (*left, Some(*left)),
             HashIter::Table(i) => i.size_hint(),
         }
     }
+}
+
+/// The compact form's storage: each string is a LEB128 length and its bytes, field then
+/// value, pair after pair.
+#[derive(Debug, Clone, Default)]
+pub struct Pack {
+    buf: Vec<u8>,
+    len: u32,
+}
+
+/// Where one pair sits in a pack: its first byte, and its value's bytes.
+struct Found {
+    start: usize,
+    value: std::ops::Range<usize>,
+}
+
+fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+    let mut n = s.len();
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+    out.extend_from_slice(s);
+}
+
+/// One string at the head of `buf` and what follows it; None only on a corrupt pack,
+/// which the encoder never writes.
+fn read_str(buf: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, hdr) = read_len(buf)?;
+    let end = hdr.checked_add(len)?;
+    Some((buf.get(hdr..end)?, buf.get(end..)?))
+}
+
+/// A LEB128 length and the size of its encoding.
+fn read_len(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut n = 0usize;
+    for (i, &b) in buf.iter().enumerate().take(10) {
+        n |= usize::from(b & 0x7f).checked_shl(7 * i as u32)?;
+        if b & 0x80 == 0 {
+            return Some((n, i + 1));
+        }
+    }
+    None
+}
+
+impl Pack {
+    fn find(&self, field: &[u8]) -> Option<Found> {
+        let mut pos = 0;
+        while pos < self.buf.len() {
+            let start = pos;
+            let (flen, fh) = read_len(self.buf.get(pos..)?)?;
+            let f = self.buf.get(pos + fh..pos + fh + flen)?;
+            pos += fh + flen;
+            let (vlen, vh) = read_len(self.buf.get(pos..)?)?;
+            let value = pos + vh..pos + vh + vlen;
+            pos = value.end;
+            if f == field {
+                return Some(Found { start, value });
+            }
+        }
+        None
+    }
+
+    /// Sets a pair; true when the field is new.
+    fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
+        match self.find(field) {
+            Some(Found { value: old, .. }) => {
+                if old.len() == value.len() {
+                    if let Some(dst) = self.buf.get_mut(old) {
+                        dst.copy_from_slice(value);
+                    }
+                } else {
+                    // The old value's length prefix sits right before its bytes.
+                    let hdr_start = old.start - len_size(old.len());
+                    let mut enc = Vec::with_capacity(value.len() + 10);
+                    write_str(&mut enc, value);
+                    self.buf.splice(hdr_start..old.end, enc);
+                }
+                false
+            }
+            None => {
+                write_str(&mut self.buf, field);
+                write_str(&mut self.buf, value);
+                self.len += 1;
+                true
+            }
+        }
+    }
+}
+
+fn len_size(mut n: usize) -> usize {
+    let mut size = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        size += 1;
+    }
+    size
 }
 
 impl ExactSizeIterator for HashIter<'_> {}
@@ -259,6 +353,34 @@ mod tests {
         let mut h = Hash::new();
         h.prepare([&b"a-very-long-field"[..]], LIMITS);
         assert_eq!(h.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn pack_rewrites_values_of_any_length() {
+        let big = HashLimits {
+            entries: 512,
+            value: 100_000,
+        };
+        let mut h = Hash::new();
+        let long = vec![b'x'; 300];
+        h.set(b"a", b"1", big);
+        h.set(b"b", &long, big);
+        h.set(b"c", b"3", big);
+        assert_eq!(h.get(b"b"), Some(&long[..]));
+        // Shorter, same length, then longer than the old value, with a 2-byte prefix.
+        h.set(b"b", b"22", big);
+        assert_eq!(h.get(b"b"), Some(&b"22"[..]));
+        h.set(b"b", b"33", big);
+        assert_eq!(h.get(b"b"), Some(&b"33"[..]));
+        h.set(b"a", &long, big);
+        assert_eq!(h.get(b"a"), Some(&long[..]));
+        assert_eq!(h.get(b"c"), Some(&b"3"[..]));
+        assert!(h.remove(b"b"));
+        let all: Vec<_> = h.iter().map(|(f, v)| (f.to_vec(), v.len())).collect();
+        assert_eq!(all, vec![(b"a".to_vec(), 300), (b"c".to_vec(), 1)]);
+        assert_eq!(h.get_index(1).map(|(f, _)| f.to_vec()), Some(b"c".to_vec()));
+        assert_eq!(h.encoding(), "listpack");
+        assert_eq!(h.iter().len(), 2);
     }
 
     #[test]
