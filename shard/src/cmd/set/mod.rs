@@ -2,12 +2,19 @@
 //!
 //! A key never holds an empty set: removals delete the key with its last member, and the
 //! *STORE commands delete the destination when the result is empty.
+//!
+//! # Layout
+//! - this module: membership, random picks, SMOVE and SSCAN.
+//! - [`algebra`]: intersection, union and difference, and their STORE forms.
+
+mod algebra;
 
 use bytes::Bytes;
 use rand::Rng;
 use shoal_proto::Reply;
 
-use super::hash::{check_picks, sample, scan_positions, signed_count, write_scan, ScanOpts};
+use super::hash::pick::{check_picks, sample, signed_count};
+use super::hash::scan::{scan_positions, write_scan, ScanOpts};
 use super::{args, err, CmdError, CmdResult, Ctx, Handler};
 use crate::db::set::{Member, Set};
 use crate::db::{Db, Value};
@@ -22,22 +29,22 @@ pub static COMMANDS: &[(&str, Handler)] = &[
     ("srandmember", srandmember),
     ("spop", spop),
     ("smove", smove),
-    ("sinter", sinter),
-    ("sinterstore", sinterstore),
-    ("sintercard", sintercard),
-    ("sunion", sunion),
-    ("sunionstore", sunionstore),
-    ("sdiff", sdiff),
-    ("sdiffstore", sdiffstore),
+    ("sinter", algebra::sinter),
+    ("sinterstore", algebra::sinterstore),
+    ("sintercard", algebra::sintercard),
+    ("sunion", algebra::sunion),
+    ("sunionstore", algebra::sunionstore),
+    ("sdiff", algebra::sdiff),
+    ("sdiffstore", algebra::sdiffstore),
     ("sscan", sscan),
 ];
 
-fn max_ints(ctx: &Ctx<'_>) -> usize {
+pub(super) fn max_ints(ctx: &Ctx<'_>) -> usize {
     usize::try_from(ctx.srv.config.set_max_intset_entries).unwrap_or(usize::MAX)
 }
 
 /// The set at `key` for reading, None when missing, or WRONGTYPE.
-fn read<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Result<Option<&'a Set>, CmdError> {
+pub(super) fn read<'a>(db: &'a mut Db, key: &[u8], now: i64) -> Result<Option<&'a Set>, CmdError> {
     match db.get(key, now) {
         None => Ok(None),
         Some(Value::Set(s)) => Ok(Some(s)),
@@ -60,7 +67,7 @@ fn drop_if_empty(db: &mut Db, key: &[u8], now: i64) {
     }
 }
 
-fn bulk_member(out: &mut Reply, m: Member<'_>) {
+pub(super) fn bulk_member(out: &mut Reply, m: Member<'_>) {
     match m {
         Member::Int(n) => out.bulk_int(n),
         Member::Str(s) => out.bulk(s),
@@ -68,7 +75,7 @@ fn bulk_member(out: &mut Reply, m: Member<'_>) {
 }
 
 /// Replies with every member, as a RESP3 set.
-fn reply_set(out: &mut Reply, s: Option<&Set>) {
+pub(super) fn reply_set(out: &mut Reply, s: Option<&Set>) {
     let Some(s) = s else {
         out.set(0);
         return;
@@ -273,14 +280,15 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let (now, max) = (ctx.now, max_ints(ctx));
     let db = &mut ctx.srv.db;
     let (src, dst, m) = (&argv[1], &argv[2], &argv[3]);
-    let src_is_member = match read(db, src, now)? {
+    // Write lookups, as Redis does for SMOVE: no hit/miss accounting.
+    let src_is_member = match modify(db, src, now)? {
         None => {
             ctx.out.int(0);
             return Ok(());
         }
         Some(s) => s.contains(m),
     };
-    read(db, dst, now)?;
+    modify(db, dst, now)?;
     if src == dst || !src_is_member {
         ctx.out.int(src_is_member as i64);
         return Ok(());
@@ -300,189 +308,6 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     ctx.srv.dirty += 1 + added as u64;
     ctx.out.int(1);
-    Ok(())
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Inter,
-    Union,
-    Diff,
-}
-
-/// Looks every key up (expiring, counting hits, checking types), then borrows them all.
-/// A missing key is `None`, which every operation treats as the empty set.
-fn lookup_all<'a>(
-    db: &'a mut Db,
-    keys: &[Bytes],
-    now: i64,
-) -> Result<Vec<Option<&'a Set>>, CmdError> {
-    for k in keys {
-        read(db, k, now)?;
-    }
-    let db: &'a Db = db;
-    Ok(keys
-        .iter()
-        .map(|k| match db.value_ref(k) {
-            Some(Value::Set(s)) => Some(&**s),
-            _ => None,
-        })
-        .collect())
-}
-
-/// The members of the intersection, smallest set first; stops after `limit` (0 = all).
-fn intersect<'a>(sets: &[Option<&'a Set>], limit: usize) -> Vec<Member<'a>> {
-    let mut present: Vec<&Set> = Vec::with_capacity(sets.len());
-    for s in sets {
-        match s {
-            Some(s) => present.push(s),
-            None => return Vec::new(),
-        }
-    }
-    present.sort_by_key(|s| s.len());
-    let Some((first, rest)) = present.split_first() else {
-        return Vec::new();
-    };
-    let mut result = Vec::new();
-    for m in first.iter() {
-        if rest
-            .iter()
-            .all(|s| std::ptr::eq(*s, *first) || s.contains_member(m))
-        {
-            result.push(m);
-            if limit != 0 && result.len() >= limit {
-                break;
-            }
-        }
-    }
-    result
-}
-
-/// The result of a union or difference, built as a new set so it is deduplicated and
-/// takes the encoding Redis would give it.
-fn combine(sets: &[Option<&Set>], op: Op, max: usize) -> Set {
-    let mut out = Set::new();
-    match op {
-        Op::Union => {
-            for s in sets.iter().flatten() {
-                for m in s.iter() {
-                    out.add_member(m, max);
-                }
-            }
-        }
-        Op::Diff => {
-            if let Some(Some(first)) = sets.first() {
-                let rest = &sets[1..];
-                for m in first.iter() {
-                    if !rest.iter().flatten().any(|s| s.contains_member(m)) {
-                        out.add_member(m, max);
-                    }
-                }
-            }
-        }
-        Op::Inter => {
-            for m in intersect(sets, 0) {
-                out.add_member(m, max);
-            }
-        }
-    }
-    out
-}
-
-fn set_op(ctx: &mut Ctx<'_>, keys: &[Bytes], op: Op) -> CmdResult {
-    let (now, max) = (ctx.now, max_ints(ctx));
-    let sets = lookup_all(&mut ctx.srv.db, keys, now)?;
-    let out = &mut *ctx.out;
-    if op == Op::Inter {
-        let members = intersect(&sets, 0);
-        out.set(members.len());
-        for m in members {
-            bulk_member(out, m);
-        }
-    } else {
-        let result = combine(&sets, op, max);
-        reply_set(out, Some(&result));
-    }
-    Ok(())
-}
-
-fn set_op_store(ctx: &mut Ctx<'_>, dst: &[u8], keys: &[Bytes], op: Op) -> CmdResult {
-    let (now, max) = (ctx.now, max_ints(ctx));
-    let sets = lookup_all(&mut ctx.srv.db, keys, now)?;
-    let result = combine(&sets, op, max);
-    let db = &mut ctx.srv.db;
-    let n = result.len();
-    if n > 0 {
-        db.set(dst, Value::Set(Box::new(result)), false);
-        ctx.srv.dirty += 1;
-    } else if db.contains(dst, now) {
-        db.remove(dst);
-        ctx.srv.dirty += 1;
-    }
-    ctx.out.int(n as i64);
-    Ok(())
-}
-
-/// SINTER key [key ...]
-fn sinter(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    set_op(ctx, &argv[1..], Op::Inter)
-}
-
-/// SUNION key [key ...]
-fn sunion(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    set_op(ctx, &argv[1..], Op::Union)
-}
-
-/// SDIFF key [key ...]
-fn sdiff(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    set_op(ctx, &argv[1..], Op::Diff)
-}
-
-/// SINTERSTORE destination key [key ...]
-fn sinterstore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    set_op_store(ctx, &argv[1], &argv[2..], Op::Inter)
-}
-
-/// SUNIONSTORE destination key [key ...]
-fn sunionstore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    set_op_store(ctx, &argv[1], &argv[2..], Op::Union)
-}
-
-/// SDIFFSTORE destination key [key ...]
-fn sdiffstore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    set_op_store(ctx, &argv[1], &argv[2..], Op::Diff)
-}
-
-/// SINTERCARD numkeys key [key ...] [LIMIT limit]
-fn sintercard(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    const NUMKEYS: &str = "ERR numkeys should be greater than 0";
-    let numkeys = args::int(&argv[1]).map_err(|_| NUMKEYS)?;
-    if numkeys < 1 {
-        return Err(NUMKEYS.into());
-    }
-    let Some(keys) = usize::try_from(numkeys)
-        .ok()
-        .and_then(|n| argv.get(2..n.checked_add(2)?))
-    else {
-        return Err("ERR Number of keys can't be greater than number of args".into());
-    };
-    let mut limit = 0usize;
-    let mut rest = &argv[2 + keys.len()..];
-    while let Some(opt) = rest.first() {
-        match rest.get(1) {
-            Some(val) if args::is(opt, "limit") => {
-                const NEG: &str = "ERR LIMIT can't be negative";
-                let n = args::int(val).map_err(|_| NEG)?;
-                limit = usize::try_from(n).map_err(|_| NEG)?;
-                rest = &rest[2..];
-            }
-            _ => return Err(err::SYNTAX.into()),
-        }
-    }
-    let now = ctx.now;
-    let sets = lookup_all(&mut ctx.srv.db, keys, now)?;
-    let n = intersect(&sets, limit).len();
-    ctx.out.int(n as i64);
     Ok(())
 }
 
@@ -514,48 +339,86 @@ fn sscan(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::cmd::hash::testkit::{Kit, Resp};
+    use crate::ShardConfig;
 
-    fn set_of(members: &[&str]) -> Set {
-        let mut s = Set::new();
-        for m in members {
-            s.add(m.as_bytes(), 512);
+    #[test]
+    fn intset_converts_at_threshold_or_on_strings() {
+        let mut k = Kit::with_config(ShardConfig {
+            set_max_intset_entries: 4,
+            ..ShardConfig::default()
+        });
+        k.run("sadd s 1 2 3 4");
+        assert_eq!(k.encoding("s"), "intset");
+        k.run("sadd s 5");
+        assert_eq!(k.encoding("s"), "hashtable");
+        k.run("sadd t 1 x");
+        assert_eq!(k.encoding("t"), "hashtable");
+        assert_eq!(k.run("sismember t 1"), Resp::Int(1));
+    }
+
+    #[test]
+    fn srandmember_and_spop_counts() {
+        for big in [false, true] {
+            let mut k = Kit::new();
+            let n = if big { 600 } else { 5 };
+            for i in 0..n {
+                k.run(&format!("sadd s {i}"));
+            }
+            assert_eq!(k.encoding("s"), if big { "hashtable" } else { "intset" });
+            assert_eq!(k.run("srandmember s 0"), Resp::Agg(b'*', vec![]));
+            let mut got = k.run("srandmember s 3").bulks();
+            got.sort();
+            got.dedup();
+            assert_eq!(got.len(), 3);
+            assert_eq!(k.run(&format!("srandmember s {}", n + 1)).items().len(), n);
+            assert_eq!(k.run("srandmember s -1000").items().len(), 1000);
+            assert_eq!(k.run("spop s 2").items().len(), 2);
+            assert_eq!(k.run("scard s"), Resp::Int(n as i64 - 2));
+            assert_eq!(k.run("spop s 100000").items().len(), n - 2);
+            assert_eq!(k.encoding("s"), "none");
         }
-        s
-    }
-
-    fn names(s: &Set) -> Vec<String> {
-        let mut v: Vec<_> = s
-            .iter()
-            .map(|m| String::from_utf8_lossy(&m.to_sds()).into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-
-    #[test]
-    fn inter_union_diff_mix_encodings() {
-        let a = set_of(&["1", "2", "3", "x"]);
-        let b = set_of(&["2", "3", "4"]);
-        let sets = [Some(&a), Some(&b)];
-        assert_eq!(names(&combine(&sets, Op::Inter, 512)), ["2", "3"]);
+        let mut k = Kit::new();
+        assert_eq!(k.run("srandmember nokey -3"), Resp::Agg(b'*', vec![]));
+        assert_eq!(k.run("spop nokey"), Resp::Null);
+        assert_eq!(k.run("spop nokey 1"), Resp::Agg(b'*', vec![]));
         assert_eq!(
-            names(&combine(&sets, Op::Union, 512)),
-            ["1", "2", "3", "4", "x"]
+            k.run("spop nokey -1"),
+            Resp::Err("ERR value is out of range, must be positive".into())
         );
-        assert_eq!(names(&combine(&sets, Op::Diff, 512)), ["1", "x"]);
-        // The intersection of integers alone is an intset again.
-        assert_eq!(combine(&sets, Op::Inter, 512).encoding(), "intset");
-        assert!(combine(&[Some(&a), None], Op::Inter, 512).is_empty());
-        assert!(combine(&[None, Some(&a)], Op::Diff, 512).is_empty());
+        assert!(
+            matches!(k.run("srandmember s -9223372036854775808"), Resp::Err(e) if e.contains("out of range"))
+        );
+        k.resp3();
+        k.run("sadd s a b");
+        assert!(matches!(k.run("spop s 1"), Resp::Agg(b'~', v) if v.len() == 1));
+        assert!(matches!(k.run("srandmember s 5"), Resp::Agg(b'*', v) if v.len() == 1));
     }
 
     #[test]
-    fn intercard_limit() {
-        let a = set_of(&["1", "2", "3", "4"]);
-        let b = set_of(&["1", "2", "3", "5"]);
-        assert_eq!(intersect(&[Some(&a), Some(&b)], 0).len(), 3);
-        assert_eq!(intersect(&[Some(&a), Some(&b)], 2).len(), 2);
-        assert_eq!(intersect(&[Some(&a), Some(&a)], 0).len(), 4);
+    fn store_overwrites_and_empty_result_deletes() {
+        let mut k = Kit::new();
+        k.run("sadd a 1 2 3");
+        k.run("sadd b 3 4");
+        k.run("set d x");
+        assert_eq!(k.run("sinterstore d a b"), Resp::Int(1));
+        assert_eq!(
+            k.run("smembers d"),
+            Resp::Agg(b'*', vec![Resp::Bulk(b"3".to_vec())])
+        );
+        assert_eq!(k.run("sdiffstore d a a"), Resp::Int(0));
+        assert_eq!(k.encoding("d"), "none");
+        assert_eq!(k.run("sintercard 2 a b limit 0"), Resp::Int(1));
+        assert_eq!(
+            k.run("sintercard 0 a"),
+            Resp::Err("ERR numkeys should be greater than 0".into())
+        );
+        assert_eq!(
+            k.run("sintercard 1 a limit -1"),
+            Resp::Err("ERR LIMIT can't be negative".into())
+        );
+        assert_eq!(k.run("smove a b 1"), Resp::Int(1));
+        assert_eq!(k.run("srem a 2 3"), Resp::Int(2));
+        assert_eq!(k.encoding("a"), "none");
     }
 }
