@@ -30,6 +30,11 @@ impl Default for HashLimits {
     }
 }
 
+/// A table holding fewer than 1/SHRINK_RATIO of its capacity gives memory back, as
+/// Redis resizes a dict that falls below 10% full; small tables are left alone.
+pub(crate) const SHRINK_RATIO: usize = 8;
+pub(crate) const SHRINK_MIN: usize = 64;
+
 #[derive(Debug, Clone)]
 pub enum Hash {
     /// Insertion-ordered pairs; reported as `listpack`.
@@ -127,7 +132,14 @@ impl Hash {
                 }
                 None => false,
             },
-            Hash::Table(t) => t.swap_remove(field).is_some(),
+            Hash::Table(t) => {
+                let found = t.swap_remove(field).is_some();
+                if found && t.len() * SHRINK_RATIO < t.capacity() && t.capacity() > SHRINK_MIN {
+                    // Shrinking keeps entry order, so HSCAN positions stay valid.
+                    t.shrink_to(t.len() * 2);
+                }
+                found
+            }
         }
     }
 

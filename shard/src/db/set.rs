@@ -10,6 +10,7 @@ use ahash::RandomState;
 use indexmap::IndexSet;
 use shoal_proto::number::parse_i64;
 
+use super::hash::{SHRINK_MIN, SHRINK_RATIO};
 use super::sds::Sds;
 
 #[derive(Debug, Clone)]
@@ -129,7 +130,11 @@ impl Set {
                 }
                 _ => false,
             },
-            Set::Table(t) => t.swap_remove(m),
+            Set::Table(t) => {
+                let found = t.swap_remove(m);
+                shrink(t);
+                found
+            }
         }
     }
 
@@ -145,7 +150,11 @@ impl Set {
     pub fn take_index(&mut self, i: usize) -> Option<Sds> {
         match self {
             Set::Ints(v) => (i < v.len()).then(|| Member::Int(v.remove(i)).to_sds()),
-            Set::Table(t) => t.swap_remove_index(i),
+            Set::Table(t) => {
+                let taken = t.swap_remove_index(i);
+                shrink(t);
+                taken
+            }
         }
     }
 
@@ -176,6 +185,14 @@ impl Set {
                     + t.iter().map(|s| s.heap_size()).sum::<usize>()
             }
         }
+    }
+}
+
+/// Gives memory back once a table is mostly empty; order is kept, so SSCAN positions
+/// stay valid.
+fn shrink(t: &mut IndexSet<Sds, RandomState>) {
+    if t.len() * SHRINK_RATIO < t.capacity() && t.capacity() > SHRINK_MIN {
+        t.shrink_to(t.len() * 2);
     }
 }
 
@@ -249,6 +266,21 @@ mod tests {
         assert_eq!(s.len(), 5);
         assert!(s.remove(b"4"));
         assert_eq!(s.encoding(), "hashtable");
+    }
+
+    #[test]
+    fn table_gives_memory_back() {
+        let mut s = Set::new();
+        for i in 0..10_000 {
+            s.add(format!("m{i}").as_bytes(), 512);
+        }
+        let full = s.heap_size();
+        for i in 0..9_990 {
+            s.remove(format!("m{i}").as_bytes());
+        }
+        assert!(s.heap_size() * 20 < full, "{} vs {full}", s.heap_size());
+        assert_eq!(s.len(), 10);
+        assert!(s.contains(b"m9999"));
     }
 
     #[test]
