@@ -295,12 +295,21 @@ impl Pack {
                 false
             }
             None => {
+                grow(&mut self.buf, field.len() + value.len() + 20);
                 write_str(&mut self.buf, field);
                 write_str(&mut self.buf, value);
                 self.len += 1;
                 true
             }
         }
+    }
+}
+
+/// Makes room for `extra` more bytes, growing by an eighth instead of doubling: a small
+/// collection is kept for its compactness, so slack would defeat its purpose.
+pub(crate) fn grow<T>(v: &mut Vec<T>, extra: usize) {
+    if v.capacity() - v.len() < extra {
+        v.reserve_exact(extra.max(v.len() / 8 + 4));
     }
 }
 

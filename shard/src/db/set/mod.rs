@@ -1,7 +1,7 @@
 //! The set value type.
 //!
 //! A set whose members are all integers, and that has at most `set-max-intset-entries`
-//! of them, is a sorted `Vec<i64>` (Redis's intset): 8 bytes per member, binary-searched,
+//! of them, is an [`IntSet`] (Redis's intset): 2 to 8 bytes per member, binary-searched,
 //! and iterated in ascending order as Redis does. Any other set is an `IndexSet`, so a
 //! random member (SPOP, SRANDMEMBER) is O(1) and SSCAN walks positions like `Db::scan`.
 //! A set never goes back to the compact form, as in Redis.
@@ -10,20 +10,24 @@ use ahash::RandomState;
 use indexmap::IndexSet;
 use shoal_proto::number::parse_i64;
 
+mod intset;
+
+pub use intset::IntSet;
+
 use super::hash::{SHRINK_MIN, SHRINK_RATIO};
 use super::sds::Sds;
 
 #[derive(Debug, Clone)]
 pub enum Set {
     /// Sorted, distinct; reported as `intset`.
-    Ints(Vec<i64>),
+    Ints(IntSet),
     /// Reported as `hashtable`.
     Table(IndexSet<Sds, RandomState>),
 }
 
 impl Default for Set {
     fn default() -> Self {
-        Set::Ints(Vec::new())
+        Set::Ints(IntSet::default())
     }
 }
 
@@ -81,14 +85,14 @@ impl Set {
 
     pub fn contains(&self, m: &[u8]) -> bool {
         match self {
-            Set::Ints(v) => parse_i64(m).is_some_and(|n| v.binary_search(&n).is_ok()),
+            Set::Ints(v) => parse_i64(m).is_some_and(|n| v.contains(n)),
             Set::Table(t) => t.contains(m),
         }
     }
 
     pub fn contains_member(&self, m: Member<'_>) -> bool {
         match (self, m) {
-            (Set::Ints(v), Member::Int(n)) => v.binary_search(&n).is_ok(),
+            (Set::Ints(v), Member::Int(n)) => v.contains(n),
             (_, m) => m.with_bytes(|b| self.contains(b)),
         }
     }
@@ -98,10 +102,9 @@ impl Set {
         if let Set::Ints(v) = self {
             match parse_i64(m) {
                 Some(n) => {
-                    let Err(at) = v.binary_search(&n) else {
+                    if !v.insert(n) {
                         return false;
-                    };
-                    v.insert(at, n);
+                    }
                     if v.len() > max_ints {
                         self.convert();
                     }
@@ -123,13 +126,7 @@ impl Set {
     /// Removes `m`; returns true when it was there.
     pub fn remove(&mut self, m: &[u8]) -> bool {
         match self {
-            Set::Ints(v) => match parse_i64(m).map(|n| v.binary_search(&n)) {
-                Some(Ok(i)) => {
-                    v.remove(i);
-                    true
-                }
-                _ => false,
-            },
+            Set::Ints(v) => parse_i64(m).is_some_and(|n| v.remove(n)),
             Set::Table(t) => {
                 let found = t.swap_remove(m);
                 shrink(t);
@@ -141,7 +138,7 @@ impl Set {
     /// The member at position `i` (0 ≤ i < len).
     pub fn get_index(&self, i: usize) -> Option<Member<'_>> {
         match self {
-            Set::Ints(v) => v.get(i).map(|&n| Member::Int(n)),
+            Set::Ints(v) => v.get(i).map(Member::Int),
             Set::Table(t) => t.get_index(i).map(|s| Member::Str(s)),
         }
     }
@@ -149,7 +146,7 @@ impl Set {
     /// Removes and returns the member at position `i`.
     pub fn take_index(&mut self, i: usize) -> Option<Sds> {
         match self {
-            Set::Ints(v) => (i < v.len()).then(|| Member::Int(v.remove(i)).to_sds()),
+            Set::Ints(v) => v.remove_at(i).map(|n| Member::Int(n).to_sds()),
             Set::Table(t) => {
                 let taken = t.swap_remove_index(i);
                 shrink(t);
@@ -160,7 +157,7 @@ impl Set {
 
     pub fn iter(&self) -> SetIter<'_> {
         match self {
-            Set::Ints(v) => SetIter::Ints(v.iter()),
+            Set::Ints(v) => SetIter::Ints(v, 0),
             Set::Table(t) => SetIter::Table(t.iter()),
         }
     }
@@ -169,7 +166,7 @@ impl Set {
         if let Set::Ints(v) = self {
             // Room for the member that triggered the conversion.
             let mut t = IndexSet::with_capacity_and_hasher(v.len() + 1, RandomState::new());
-            for &n in v.iter() {
+            for n in v.iter() {
                 t.insert(Member::Int(n).to_sds());
             }
             *self = Set::Table(t);
@@ -179,7 +176,7 @@ impl Set {
     /// Approximate heap bytes owned, for memory accounting.
     pub fn heap_size(&self) -> usize {
         match self {
-            Set::Ints(v) => v.capacity() * std::mem::size_of::<i64>(),
+            Set::Ints(v) => v.heap_size(),
             Set::Table(t) => {
                 t.capacity() * (std::mem::size_of::<Sds>() + std::mem::size_of::<usize>() * 2 + 1)
                     + t.iter().map(|s| s.heap_size()).sum::<usize>()
@@ -197,7 +194,8 @@ fn shrink(t: &mut IndexSet<Sds, RandomState>) {
 }
 
 pub enum SetIter<'a> {
-    Ints(std::slice::Iter<'a, i64>),
+    /// The intset and the next position.
+    Ints(&'a IntSet, usize),
     Table(indexmap::set::Iter<'a, Sds>),
 }
 
@@ -206,14 +204,21 @@ impl<'a> Iterator for SetIter<'a> {
 
     fn next(&mut self) -> Option<Member<'a>> {
         match self {
-            SetIter::Ints(i) => i.next().map(|&n| Member::Int(n)),
+            SetIter::Ints(s, i) => {
+                let n = s.get(*i)?;
+                *i += 1;
+                Some(Member::Int(n))
+            }
             SetIter::Table(i) => i.next().map(|s| Member::Str(s)),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         match self {
-            SetIter::Ints(i) => i.size_hint(),
+            SetIter::Ints(s, i) => {
+                let left = s.len().saturating_sub(*i);
+                (left, Some(left))
+            }
             SetIter::Table(i) => i.size_hint(),
         }
     }
@@ -281,6 +286,13 @@ mod tests {
         assert!(s.heap_size() * 20 < full, "{} vs {full}", s.heap_size());
         assert_eq!(s.len(), 10);
         assert!(s.contains(b"m9999"));
+    }
+
+    #[test]
+    fn empty_iterates_nothing() {
+        let s = Set::new();
+        assert_eq!(s.iter().count(), 0);
+        assert_eq!(s.get_index(0), None);
     }
 
     #[test]
