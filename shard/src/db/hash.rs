@@ -39,8 +39,9 @@ pub(crate) const SHRINK_MIN: usize = 64;
 pub enum Hash {
     /// Insertion-ordered pairs; reported as `listpack`.
     Pack(Pack),
-    /// Reported as `hashtable`.
-    Table(IndexMap<Sds, Sds, RandomState>),
+    /// Reported as `hashtable`. Boxed so a small hash stays as small as its `Vec`: the
+    /// table and its hasher's keys are several times that.
+    Table(Box<IndexMap<Sds, Sds, RandomState>>),
 }
 
 impl Default for Hash {
@@ -165,7 +166,7 @@ impl Hash {
             for (f, val) in HashIter::Pack(&p.buf[..], p.len as usize) {
                 t.insert(Sds::new(f), Sds::new(val));
             }
-            *self = Hash::Table(t);
+            *self = Hash::Table(Box::new(t));
         }
     }
 
@@ -295,7 +296,10 @@ impl Pack {
                 false
             }
             None => {
-                grow(&mut self.buf, field.len() + value.len() + 20);
+                grow(
+                    &mut self.buf,
+                    field.len() + value.len() + len_size(field.len()) + len_size(value.len()),
+                );
                 write_str(&mut self.buf, field);
                 write_str(&mut self.buf, value);
                 self.len += 1;
@@ -332,6 +336,11 @@ mod tests {
         entries: 4,
         value: 8,
     };
+
+    #[test]
+    fn small_hash_is_small() {
+        assert!(std::mem::size_of::<Hash>() <= 32);
+    }
 
     #[test]
     fn set_get_remove() {

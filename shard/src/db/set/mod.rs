@@ -21,8 +21,8 @@ use super::sds::Sds;
 pub enum Set {
     /// Sorted, distinct; reported as `intset`.
     Ints(IntSet),
-    /// Reported as `hashtable`.
-    Table(IndexSet<Sds, RandomState>),
+    /// Reported as `hashtable`. Boxed so an intset stays as small as its `Vec`.
+    Table(Box<IndexSet<Sds, RandomState>>),
 }
 
 impl Default for Set {
@@ -169,7 +169,7 @@ impl Set {
             for n in v.iter() {
                 t.insert(Member::Int(n).to_sds());
             }
-            *self = Set::Table(t);
+            *self = Set::Table(Box::new(t));
         }
     }
 
@@ -286,6 +286,11 @@ mod tests {
         assert!(s.heap_size() * 20 < full, "{} vs {full}", s.heap_size());
         assert_eq!(s.len(), 10);
         assert!(s.contains(b"m9999"));
+    }
+
+    #[test]
+    fn small_set_is_small() {
+        assert!(std::mem::size_of::<Set>() <= 32);
     }
 
     #[test]
