@@ -13,11 +13,13 @@
 
 pub mod args;
 pub mod connection;
+pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod multi;
 pub mod pubsub;
 pub mod server;
+pub mod set;
 pub mod strings;
 pub mod zset;
 
@@ -104,12 +106,14 @@ struct Entry {
 /// Every family's handlers; one line per family.
 static FAMILIES: &[&[(&str, Handler)]] = &[
     connection::COMMANDS,
+    hash::COMMANDS,
     keys::COMMANDS,
     list::COMMANDS,
     list::blocking::COMMANDS,
     multi::COMMANDS,
     pubsub::COMMANDS,
     server::COMMANDS,
+    set::COMMANDS,
     strings::COMMANDS,
     zset::COMMANDS,
 ];
