@@ -21,22 +21,31 @@ pub fn allowed_cpus() -> nix::Result<Vec<usize>> {
 
 /// The number of CPUs' worth of time the cgroup quota allows (rounded up), if limited.
 pub fn cgroup_cpu_limit() -> Option<usize> {
-    let cg = CgroupPaths::of_self();
-    if let Some(text) = cg.read_v2("cpu.max") {
-        return parse_cpu_max(&text);
-    }
-    let quota = cg.read_v1("cpu", "cpu.cfs_quota_us")?;
-    let period = cg.read_v1("cpu", "cpu.cfs_period_us")?;
-    parse_cfs(&quota, &period)
+    CgroupPaths::of_self().cpu_limit()
 }
 
 /// The cgroup memory limit in bytes, if limited.
 pub fn cgroup_memory_limit() -> Option<u64> {
-    let cg = CgroupPaths::of_self();
-    if let Some(text) = cg.read_v2("memory.max") {
-        return parse_memory_limit(&text);
+    CgroupPaths::of_self().memory_limit()
+}
+
+impl CgroupPaths {
+    fn cpu_limit(&self) -> Option<usize> {
+        let cg = self;
+        if let Some(text) = cg.read_v2("cpu.max") {
+            return parse_cpu_max(&text);
+        }
+        let quota = cg.read_v1("cpu", "cpu.cfs_quota_us")?;
+        let period = cg.read_v1("cpu", "cpu.cfs_period_us")?;
+        parse_cfs(&quota, &period)
     }
-    parse_memory_limit(&cg.read_v1("memory", "memory.limit_in_bytes")?)
+
+    fn memory_limit(&self) -> Option<u64> {
+        if let Some(text) = self.read_v2("memory.max") {
+            return parse_memory_limit(&text);
+        }
+        parse_memory_limit(&self.read_v1("memory", "memory.limit_in_bytes")?)
+    }
 }
 
 /// `auto`: one shard per allowed CPU, but no more than the quota can keep busy.
@@ -87,6 +96,7 @@ pub fn shard_memory(budget: u64, shards: usize) -> u64 {
 /// container with a cgroup namespace (or a plain bind mount) the files may sit at the root
 /// of the mount instead, so both are tried.
 struct CgroupPaths {
+    root: PathBuf,
     v2: Option<String>,
     v1: Vec<(String, String)>,
 }
@@ -94,7 +104,13 @@ struct CgroupPaths {
 impl CgroupPaths {
     fn of_self() -> CgroupPaths {
         let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        CgroupPaths::parse(&text, Path::new(CGROUP_ROOT))
+    }
+
+    /// `text` is `/proc/self/cgroup`; `root` is where the hierarchies are mounted.
+    fn parse(text: &str, root: &Path) -> CgroupPaths {
         let mut cg = CgroupPaths {
+            root: root.to_path_buf(),
             v2: None,
             v1: Vec::new(),
         };
@@ -118,8 +134,8 @@ impl CgroupPaths {
     fn read_v2(&self, file: &str) -> Option<String> {
         let path = self.v2.as_deref()?;
         // Pure v2 mounts at the root; hybrid hosts mount it at `unified`.
-        for mount in [CGROUP_ROOT.to_string(), format!("{CGROUP_ROOT}/unified")] {
-            if let Some(t) = read_first(Path::new(&mount), path, file) {
+        for mount in [self.root.clone(), self.root.join("unified")] {
+            if let Some(t) = read_first(&mount, path, file) {
                 return Some(t);
             }
         }
@@ -134,13 +150,13 @@ impl CgroupPaths {
             .map(|(_, p)| p.as_str())?;
         let mount = self
             .v1_mount(controller)
-            .unwrap_or_else(|| PathBuf::from(CGROUP_ROOT).join(controller));
+            .unwrap_or_else(|| self.root.join(controller));
         read_first(&mount, path, file)
     }
 
     fn v1_mount(&self, controller: &str) -> Option<PathBuf> {
         // `cpu` is often mounted as `cpu,cpuacct`; the plain name may be only a symlink.
-        let root = Path::new(CGROUP_ROOT);
+        let root = &self.root;
         let plain = root.join(controller);
         if plain.exists() {
             return Some(plain);
@@ -197,6 +213,57 @@ mod tests {
         // Small budgets keep at least 32 MiB for the agent.
         assert_eq!(shard_memory(64 << 20, 2), 16 << 20);
         assert_eq!(shard_memory(16 << 20, 2), 0);
+    }
+
+    fn fake_root(tag: &str, files: &[(&str, &str)]) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("shoal-cgroup-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (path, text) in files {
+            let p = root.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn cgroup_v2_files_of_our_own_cgroup() {
+        let root = fake_root(
+            "v2",
+            &[
+                ("kubepods/pod1/cpu.max", "250000 100000\n"),
+                ("kubepods/pod1/memory.max", "536870912\n"),
+            ],
+        );
+        let cg = CgroupPaths::parse("0::/kubepods/pod1\n", &root);
+        assert_eq!(cg.cpu_limit(), Some(3));
+        assert_eq!(cg.memory_limit(), Some(512 << 20));
+        // A cgroup namespace shows our cgroup as "/": the files are at the mount root.
+        let ns = fake_root(
+            "v2ns",
+            &[("cpu.max", "max 100000\n"), ("memory.max", "max\n")],
+        );
+        let cg = CgroupPaths::parse("0::/\n", &ns);
+        assert_eq!((cg.cpu_limit(), cg.memory_limit()), (None, None));
+        std::fs::remove_dir_all(root).unwrap();
+        std::fs::remove_dir_all(ns).unwrap();
+    }
+
+    #[test]
+    fn cgroup_v1_with_joined_controllers() {
+        let root = fake_root(
+            "v1",
+            &[
+                ("cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "200000\n"),
+                ("cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n"),
+                ("memory/docker/abc/memory.limit_in_bytes", "1073741824\n"),
+            ],
+        );
+        let text = "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/\n";
+        let cg = CgroupPaths::parse(text, &root);
+        assert_eq!(cg.cpu_limit(), Some(2));
+        assert_eq!(cg.memory_limit(), Some(1 << 30));
+        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
