@@ -75,7 +75,7 @@ struct RunArgs {
     appendfsync: Option<AppendFsync>,
     #[arg(long)]
     admin_port: Option<u16>,
-    /// Password of the first database.
+    /// Password of the first database. SHOAL_PASSWORD keeps it out of `ps`.
     #[arg(long)]
     requirepass: Option<String>,
     #[arg(long, value_parser = LogFormat::parse_str)]
