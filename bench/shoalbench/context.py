@@ -15,7 +15,8 @@ class Context:
     def __init__(self, args, repo):
         self.args = args
         self.repo = repo
-        self.binary = os.path.join(repo, "target", "release", "shoal")
+        self.binary = os.path.abspath(args.binary) if args.binary else os.path.join(
+            repo, "target", "release", "shoal")
         self.caps = Caps(self.binary)
         self.work = tempfile.mkdtemp(prefix="shoal-bench-", dir=args.work_dir)
         self.port_base = args.port_base
