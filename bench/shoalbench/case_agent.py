@@ -7,7 +7,7 @@ import subprocess
 import time
 
 from . import resp
-from .case_throughput import compare
+from .case_throughput import compare, spread_note
 from .context import Skip
 from .servers import Redis, Server, descendants
 
@@ -65,7 +65,7 @@ def agent_two_shards(ctx):
                               label="agent 2 shards %s P=%d" % (test.upper(), depth))
                 figures["%s/P%d" % (test, depth)] = med
                 ctx.row("agent-2-shards", "%s rps, pipeline %d" % (test.upper(), depth),
-                        med["shoal"]["rps"], med["redis"]["rps"])
+                        med["shoal"]["rps"], med["redis"]["rps"], note=spread_note(med))
     finally:
         for s in (agent, redis):
             s.stop()

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from . import rb, resp
-from .case_throughput import compare, pair
+from .case_throughput import compare, pair, spread_note
 from .context import Skip
 from .servers import Redis, ShoalShard, proc_io
 from .stats import alternate, median, median_fields
@@ -41,7 +41,8 @@ def durability(ctx):
                               % (depth, delay))
                 figures[key] = med
                 ctx.row("durability", "SET rps, always, pipeline %d, +%d us/fsync"
-                        % (depth, delay), med["shoal"]["rps"], med["redis"]["rps"])
+                        % (depth, delay), med["shoal"]["rps"], med["redis"]["rps"],
+                        note=spread_note(med))
                 ctx.row("durability", "SET p99 ms, always, pipeline %d, +%d us/fsync"
                         % (depth, delay), med["shoal"]["p99"], med["redis"]["p99"],
                         better="lower")

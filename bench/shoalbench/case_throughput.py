@@ -6,7 +6,7 @@ import time
 from . import rb, resp
 from .context import Skip
 from .servers import Redis, ShoalShard
-from .stats import alternate, median_fields, ratio
+from .stats import alternate, median_fields, ratio, spread
 
 
 def pair(ctx, tag, offset, **kw):
@@ -47,7 +47,7 @@ def throughput(ctx):
                 med = compare(ctx, servers, test, depth)
                 figures["%s/P%d" % (test, depth)] = med
                 ctx.row("throughput", "%s rps, pipeline %d" % (test.upper(), depth),
-                        med["shoal"]["rps"], med["redis"]["rps"])
+                        med["shoal"]["rps"], med["redis"]["rps"], note=spread_note(med))
         for test in ("set", "get"):
             if 1 in ctx.args.depths:
                 med = figures["%s/P1" % test]
@@ -122,6 +122,14 @@ def scaling(ctx):
             agent.stop()
             agent.wipe()
     ctx.results["scaling"] = figures
+
+
+def spread_note(med):
+    """'±a % / ±b %': half the min–max range of each server's runs, around its median."""
+    parts = [spread(med[n]) for n in ("shoal", "redis")]
+    if any(p is None for p in parts):
+        return ""
+    return "±%.0f %% / ±%.0f %%" % tuple(parts)
 
 
 def ratio_text(shoal, redis):

@@ -25,21 +25,21 @@ def verdict(r, better):
 
 
 def table(rows):
-    lines = ["| case | metric | shoal | redis-server | shoal/redis | better |",
-             "|---|---|---:|---:|---:|---|"]
-    for case, metric, a, b, better in rows:
-        lines.append("| %s | %s | %s | %s | %s | %s |" % (
-            case, metric, fmt(a), fmt(b), verdict(ratio(a, b), better), better))
+    lines = ["| case | metric | shoal | redis-server | shoal/redis | better | run spread shoal / redis |",
+             "|---|---|---:|---:|---:|---|---|"]
+    for case, metric, a, b, better, note in rows:
+        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            case, metric, fmt(a), fmt(b), verdict(ratio(a, b), better), better, note))
     return "\n".join(lines)
 
 
 def print_table(rows):
-    w = max([len(m) for _, m, _, _, _ in rows] + [10])
+    w = max([len(r[1]) for r in rows] + [10])
     print("\n%-15s %-*s %14s %14s %8s" % ("case", w, "metric", "shoal", "redis", "ratio"))
-    for case, metric, a, b, better in rows:
+    for case, metric, a, b, better, note in rows:
         r = ratio(a, b)
-        print("%-15s %-*s %14s %14s %8s  (%s is better)" % (
-            case, w, metric, fmt(a), fmt(b), "n/a" if r is None else "%.2f" % r, better))
+        print("%-15s %-*s %14s %14s %8s  (%s is better) %s" % (
+            case, w, metric, fmt(a), fmt(b), "n/a" if r is None else "%.2f" % r, better, note))
 
 
 def _cmd(args, cwd=None):
@@ -131,7 +131,8 @@ METHOD = """\
   exactly {memory_keys} distinct keys with {size}-byte values through a pipelined RESP client,
   minus the RSS of the same server empty, divided by the key count.
 - Ratios are shoal / redis-server: above 1 is better for throughput, below 1 for latency and
-  memory.
+  memory. "Run spread" is half the min–max range of a server's runs around its median: a
+  ratio closer to 1 than the spread says the two servers are level on this machine.
 """
 
 
@@ -159,11 +160,12 @@ def write_markdown(ctx, path, chart_paths):
     ]
     if a.quick or (m["cpus"] or 0) <= 2:
         lines += [
-            "> **These figures are indicative only.** They were taken %s on a %s-CPU machine "
-            "shared with other work (load average %s), so the server CPU was not quiet. "
-            "Final figures must come from a quiet machine with at least 2 otherwise idle CPUs, "
-            "with the default 5 runs per figure: `bench/run`." % (
-                "in quick mode" if a.quick else "", m["cpus"], m["load"]),
+            "> **These figures are indicative only.** They were taken%s on a %s-CPU machine "
+            "shared with other work (load average %s), so the server CPU was not quiet and "
+            "single ratios swing by ±20 %% or more between runs. Final figures must come from "
+            "a quiet machine with at least 2 otherwise idle CPUs, with the default 5 runs per "
+            "figure: `bench/run`." % (
+                " in quick mode" if a.quick else "", m["cpus"], m["load"]),
             "",
         ]
     lines += ["## Method", "", METHOD.format(
@@ -179,6 +181,12 @@ def write_markdown(ctx, path, chart_paths):
         for case, why in ctx.skipped.items():
             lines.append("- **%s**: skipped: %s" % (case, why))
         lines.append("")
+    profile = os.path.join(ctx.repo, "bench", "PROFILE.md")
+    if os.path.exists(profile):
+        lines += ["## Hot path", "",
+                  "Where a shard spends its CPU under SET/GET load, and what to change: "
+                  "[bench/PROFILE.md](%s) (`bench/profile` reproduces it)." %
+                  os.path.relpath(profile, os.path.dirname(path)), ""]
     lines += ["## Cases", "", CASES, ""]
     with open(path, "w") as f:
         f.write("\n".join(lines))

@@ -10,7 +10,20 @@ def median(values):
 
 def median_fields(runs, fields=("rps", "p50", "p99", "p999")):
     """Per-field median over a list of parsed redis-benchmark results."""
-    return {f: median(r.get(f) for r in runs) for f in fields} | {"runs": len(runs)}
+    out = {f: median(r.get(f) for r in runs) for f in fields}
+    rps = [r["rps"] for r in runs if r.get("rps") is not None]
+    out["runs"] = len(runs)
+    out["rps_min"] = min(rps) if rps else None
+    out["rps_max"] = max(rps) if rps else None
+    return out
+
+
+def spread(fig):
+    """How far a median's runs spread, as the min–max range around it (±%)."""
+    lo, hi, mid = fig.get("rps_min"), fig.get("rps_max"), fig.get("rps")
+    if not lo or not hi or not mid or fig.get("runs", 0) < 2:
+        return None
+    return 100.0 * (hi - lo) / 2 / mid
 
 
 def ratio(a, b):

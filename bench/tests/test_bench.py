@@ -106,8 +106,14 @@ class SvgTest(unittest.TestCase):
 
 class ReportTest(unittest.TestCase):
     def test_table_ratio_column(self):
-        t = report.table([("throughput", "SET rps", 50.0, 100.0, "higher")])
+        t = report.table([("throughput", "SET rps", 50.0, 100.0, "higher", "")])
         self.assertIn("| 0.50 |", t)
+
+    def test_spread(self):
+        fig = stats.median_fields([{"rps": 90.0}, {"rps": 100.0}, {"rps": 110.0}])
+        self.assertEqual(fig["rps"], 100.0)
+        self.assertAlmostEqual(stats.spread(fig), 10.0)
+        self.assertIsNone(stats.spread(stats.median_fields([{"rps": 1.0}])))
 
 
 if __name__ == "__main__":
