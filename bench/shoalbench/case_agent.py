@@ -65,7 +65,8 @@ def agent_two_shards(ctx):
                               label="agent 2 shards %s P=%d" % (test.upper(), depth))
                 figures["%s/P%d" % (test, depth)] = med
                 ctx.row("agent-2-shards", "%s rps, pipeline %d" % (test.upper(), depth),
-                        med["shoal"]["rps"], med["redis"]["rps"], note=spread_note(med))
+                        med["shoal"]["rps"], med["redis"]["rps"], note=spread_note(med),
+                        paired=med["paired"]["rps"])
     finally:
         for s in (agent, redis):
             s.stop()

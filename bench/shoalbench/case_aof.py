@@ -42,10 +42,10 @@ def durability(ctx):
                 figures[key] = med
                 ctx.row("durability", "SET rps, always, pipeline %d, +%d us/fsync"
                         % (depth, delay), med["shoal"]["rps"], med["redis"]["rps"],
-                        note=spread_note(med))
+                        note=spread_note(med), paired=med["paired"]["rps"])
                 ctx.row("durability", "SET p99 ms, always, pipeline %d, +%d us/fsync"
                         % (depth, delay), med["shoal"]["p99"], med["redis"]["p99"],
-                        better="lower")
+                        better="lower", paired=med["paired"]["p99"])
         finally:
             for s in servers:
                 s.stop()

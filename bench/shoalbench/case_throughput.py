@@ -6,7 +6,7 @@ import time
 from . import rb, resp
 from .context import Skip
 from .servers import Redis, ShoalShard
-from .stats import alternate, median_fields, ratio, spread
+from .stats import alternate, median_fields, paired_ratios, ratio, spread
 
 
 def pair(ctx, tag, offset, **kw):
@@ -29,7 +29,10 @@ def compare(ctx, servers, test, depth, requests=None, label=None):
             ctx.log("  %-28s %-5s run %d: %10.0f rps  p50 %.3f ms  p99 %.3f ms"
                     % (label or "%s P=%d" % (test.upper(), depth), s.name, i + 1,
                        r["rps"], r.get("p50", 0), r.get("p99", 0)))
-    return {name: median_fields(rs) for name, rs in runs.items()}
+    out = {name: median_fields(rs) for name, rs in runs.items()}
+    if "shoal" in runs and "redis" in runs:
+        out["paired"] = paired_ratios(runs["shoal"], runs["redis"])
+    return out
 
 
 def throughput(ctx):
@@ -47,13 +50,15 @@ def throughput(ctx):
                 med = compare(ctx, servers, test, depth)
                 figures["%s/P%d" % (test, depth)] = med
                 ctx.row("throughput", "%s rps, pipeline %d" % (test.upper(), depth),
-                        med["shoal"]["rps"], med["redis"]["rps"], note=spread_note(med))
+                        med["shoal"]["rps"], med["redis"]["rps"], note=spread_note(med),
+                        paired=med["paired"]["rps"])
         for test in ("set", "get"):
             if 1 in ctx.args.depths:
                 med = figures["%s/P1" % test]
                 for p, key in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p999")):
                     ctx.row("latency", "%s %s ms, pipeline 1" % (test.upper(), p),
-                            med["shoal"][key], med["redis"][key], better="lower")
+                            med["shoal"][key], med["redis"][key], better="lower",
+                            paired=med["paired"][key])
         ctx.results["throughput"] = figures
     finally:
         for s in servers:

@@ -20,7 +20,7 @@ class Context:
         self.caps = Caps(self.binary)
         self.work = tempfile.mkdtemp(prefix="shoal-bench-", dir=args.work_dir)
         self.port_base = args.port_base
-        self.rows = []       # (case, metric, shoal, redis, better, note): the ratio table
+        self.rows = []       # (case, metric, shoal, redis, better, note, paired ratio)
         self.results = {}    # raw figures per case, written to results.json
         self.skipped = {}    # case -> reason
         self.charts = []     # (title, relative path)
@@ -35,8 +35,8 @@ class Context:
     def data_dir(self, name):
         return os.path.join(self.work, name)
 
-    def row(self, case, metric, shoal, redis, better="higher", note=""):
-        self.rows.append((case, metric, shoal, redis, better, note))
+    def row(self, case, metric, shoal, redis, better="higher", note="", paired=None):
+        self.rows.append((case, metric, shoal, redis, better, note, paired))
 
     def rb_kwargs(self):
         a = self.args

@@ -25,21 +25,25 @@ def verdict(r, better):
 
 
 def table(rows):
-    lines = ["| case | metric | shoal | redis-server | shoal/redis | better | run spread shoal / redis |",
-             "|---|---|---:|---:|---:|---|---|"]
-    for case, metric, a, b, better, note in rows:
-        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-            case, metric, fmt(a), fmt(b), verdict(ratio(a, b), better), better, note))
+    lines = ["| case | metric | shoal | redis-server | shoal/redis | paired ratio | better "
+             "| run spread shoal / redis |",
+             "|---|---|---:|---:|---:|---:|---|---|"]
+    for case, metric, a, b, better, note, paired in rows:
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            case, metric, fmt(a), fmt(b), verdict(ratio(a, b), better),
+            "—" if paired is None else "**%.2f**" % paired, better, note))
     return "\n".join(lines)
 
 
 def print_table(rows):
     w = max([len(r[1]) for r in rows] + [10])
-    print("\n%-15s %-*s %14s %14s %8s" % ("case", w, "metric", "shoal", "redis", "ratio"))
-    for case, metric, a, b, better, note in rows:
+    print("\n%-15s %-*s %12s %12s %7s %7s" % ("case", w, "metric", "shoal", "redis", "ratio",
+                                              "paired"))
+    for case, metric, a, b, better, note, paired in rows:
         r = ratio(a, b)
-        print("%-15s %-*s %14s %14s %8s  (%s is better) %s" % (
-            case, w, metric, fmt(a), fmt(b), "n/a" if r is None else "%.2f" % r, better, note))
+        print("%-15s %-*s %12s %12s %7s %7s  (%s is better) %s" % (
+            case, w, metric, fmt(a), fmt(b), "n/a" if r is None else "%.2f" % r,
+            "n/a" if paired is None else "%.2f" % paired, better, note))
 
 
 def _cmd(args, cwd=None):
@@ -131,7 +135,10 @@ METHOD = """\
   exactly {memory_keys} distinct keys with {size}-byte values through a pipelined RESP client,
   minus the RSS of the same server empty, divided by the key count.
 - Ratios are shoal / redis-server: above 1 is better for throughput, below 1 for latency and
-  memory. "Run spread" is half the min–max range of a server's runs around its median: a
+  memory. "shoal/redis" divides the two medians; the **paired ratio** is the median over
+  rounds of shoal's run divided by redis's run of the same round (taken back to back), which
+  cancels load that comes and goes on a shared machine and is the figure to quote.
+  "Run spread" is half the min–max range of a server's runs around its median: a
   ratio closer to 1 than the spread says the two servers are level on this machine.
 """
 

@@ -36,3 +36,13 @@ def alternate(servers, round_index):
     """The order in which to run servers in one round: flipped every round so a slow
     drift of the machine (other load, thermal) does not always favour one side."""
     return list(servers) if round_index % 2 == 0 else list(reversed(servers))
+
+
+def paired_ratios(a_runs, b_runs, fields=("rps", "p50", "p99", "p999")):
+    """Median over rounds of a/b, each round's two runs taken back to back: load that
+    comes and goes on a shared machine hits both runs of a round alike, so this is
+    steadier than the ratio of the two medians."""
+    out = {}
+    for f in fields:
+        out[f] = median(ratio(a.get(f), b.get(f)) for a, b in zip(a_runs, b_runs))
+    return out

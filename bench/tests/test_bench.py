@@ -106,8 +106,15 @@ class SvgTest(unittest.TestCase):
 
 class ReportTest(unittest.TestCase):
     def test_table_ratio_column(self):
-        t = report.table([("throughput", "SET rps", 50.0, 100.0, "higher", "")])
+        t = report.table([("throughput", "SET rps", 50.0, 100.0, "higher", "", 0.6)])
         self.assertIn("| 0.50 |", t)
+        self.assertIn("| **0.60** |", t)
+
+    def test_paired_ratio_cancels_shared_load(self):
+        # Round 2 ran while the machine was busy: both servers halved.
+        a = [{"rps": 100.0}, {"rps": 50.0}, {"rps": 100.0}]
+        b = [{"rps": 80.0}, {"rps": 40.0}, {"rps": 80.0}]
+        self.assertAlmostEqual(stats.paired_ratios(a, b)["rps"], 1.25)
 
     def test_spread(self):
         fig = stats.median_fields([{"rps": 90.0}, {"rps": 100.0}, {"rps": 110.0}])
