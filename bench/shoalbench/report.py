@@ -6,7 +6,7 @@ import platform
 import subprocess
 
 from . import svg
-from .stats import ratio
+from .stats import ratio, spread
 
 
 def fmt(v):
@@ -143,6 +143,22 @@ METHOD = """\
 """
 
 
+def max_spread(results):
+    """The widest run spread (±%) of any figure in the results."""
+    found = [0.0]
+
+    def walk(node):
+        if isinstance(node, dict):
+            sp = spread(node) if "rps_min" in node else None
+            if sp is not None:
+                found.append(sp)
+            for v in node.values():
+                walk(v)
+
+    walk(results)
+    return max(found)
+
+
 def write_markdown(ctx, path, chart_paths):
     repo = ctx.repo
     commit = _cmd(["git", "rev-parse", "--short", "HEAD"], cwd=repo)
@@ -163,16 +179,19 @@ def write_markdown(ctx, path, chart_paths):
         "| load average at the end | %s |" % m["load"],
         "| redis-server | %s |" % _cmd(["redis-server", "--version"]),
         "| runs per figure | %d%s |" % (a.runs, " (quick mode)" if a.quick else ""),
+        "| niceness of servers and client | %d |" % a.nice,
         "",
     ]
     if a.quick or (m["cpus"] or 0) <= 2:
         lines += [
             "> **These figures are indicative only.** They were taken%s on a %s-CPU machine "
-            "shared with other work (load average %s), so the server CPU was not quiet and "
-            "single ratios swing by ±20 %% or more between runs. Final figures must come from "
-            "a quiet machine with at least 2 otherwise idle CPUs, with the default 5 runs per "
-            "figure: `bench/run`." % (
-                " in quick mode" if a.quick else "", m["cpus"], m["load"]),
+            "shared with other work (load average %s), so the server CPU was not quiet: "
+            "runs of one figure spread by up to ±%.0f %% around their median. Read the paired "
+            "ratios, not the absolute figures. Final figures must come from a quiet machine "
+            "with at least 2 otherwise idle CPUs, with the default 5 runs per figure: "
+            "`bench/run`." % (
+                " in quick mode" if a.quick else "", m["cpus"], m["load"],
+                max_spread(ctx.results)),
             "",
         ]
     lines += ["## Method", "", METHOD.format(

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from . import resp
+from . import rb, resp
 
 
 def descendants(pid):
@@ -69,6 +69,8 @@ class Server:
     def start(self, wait=True, timeout=120.0):
         os.makedirs(self.data_dir, exist_ok=True)
         cmd = ["taskset", "-c", str(self.cpu)] + self.argv() if self.cpu is not None else self.argv()
+        if rb.NICE:
+            cmd = ["nice", "-n", str(rb.NICE)] + cmd
         env = dict(os.environ)
         if self.env:
             env.update(self.env)

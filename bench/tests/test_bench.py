@@ -116,6 +116,10 @@ class ReportTest(unittest.TestCase):
         b = [{"rps": 80.0}, {"rps": 40.0}, {"rps": 80.0}]
         self.assertAlmostEqual(stats.paired_ratios(a, b)["rps"], 1.25)
 
+    def test_max_spread_walks_nested_results(self):
+        fig = stats.median_fields([{"rps": 90.0}, {"rps": 100.0}, {"rps": 110.0}])
+        self.assertAlmostEqual(report.max_spread({"throughput": {"set/P1": {"shoal": fig}}}), 10.0)
+
     def test_spread(self):
         fig = stats.median_fields([{"rps": 90.0}, {"rps": 100.0}, {"rps": 110.0}])
         self.assertEqual(fig["rps"], 100.0)
