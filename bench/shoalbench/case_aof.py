@@ -12,7 +12,7 @@ from . import rb, resp
 from .case_throughput import compare, pair, spread_note
 from .context import Skip
 from .servers import Redis, ShoalShard, proc_io
-from .stats import alternate, median, median_fields
+from .stats import alternate, median, median_fields, paired_ratios
 
 
 def need_aof(ctx):
@@ -70,8 +70,7 @@ def get_under_load(ctx):
                     time.sleep(0.5)
                     r = rb.run(s.port, "get", ctx.args.requests, **kw)
                 finally:
-                    load.send_signal(signal.SIGINT)
-                    load.wait()
+                    rb.stop(load)
                 runs[s.name].append(r)
                 ctx.log("  GET under always-SET load  %-5s run %d: p50 %.3f ms  p99 %.3f ms"
                         % (s.name, i + 1, r.get("p50", 0), r.get("p99", 0)))
@@ -80,10 +79,11 @@ def get_under_load(ctx):
             s.stop()
             s.wipe()
     med = {k: median_fields(v) for k, v in runs.items()}
+    med["paired"] = paired_ratios(runs["shoal"], runs["redis"])
     ctx.results["get_under_load"] = med
     for p, key in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p999")):
         ctx.row("get-under-load", "GET %s ms while SET always runs" % p,
-                med["shoal"][key], med["redis"][key], better="lower")
+                med["shoal"][key], med["redis"][key], better="lower", paired=med["paired"][key])
 
 
 _STRACE = re.compile(r"^(?:\d+\s+)?(\w+)\((\d+)<([^>]*)>.*\)\s*=\s*(-?\d+)")

@@ -79,3 +79,15 @@ def spawn(port, test, requests, **kw):
         command(port, test, requests, **kw),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+
+
+def stop(proc):
+    """End a background redis-benchmark. SIGTERM, not SIGINT: under SIGINT it may wait
+    for replies that a server holding them for a sync will not send soon."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
