@@ -228,6 +228,7 @@ async fn cron(shared: Rc<RefCell<Server>>) {
         }
         if srv.db.active_expire_enabled {
             srv.db.active_expire_cycle(now, period / 4, &mut srv.rng);
+            crate::cmd::after_expiry(srv);
         }
     }
 }

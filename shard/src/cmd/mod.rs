@@ -381,6 +381,7 @@ pub fn call(
 ) {
     srv.stats.total_commands_processed += 1;
     after_expiry(srv);
+    crate::notify::arm(srv);
     let dirty_before = srv.dirty;
     let flushed = if matches!(spec.name, "flushall" | "flushdb" | "swapdb") {
         srv.watches
@@ -401,6 +402,7 @@ pub fn call(
         spec,
     };
     let result = handler(&mut ctx, args);
+    crate::notify::publish_new_keys(srv);
     let nanos = started.elapsed().as_nanos() as u64;
     let usec = nanos / 1000;
     let failed = result.is_err();
@@ -461,6 +463,7 @@ pub fn after_expiry(srv: &mut Server) {
     for key in &expired {
         multi::touch(srv, key);
     }
+    crate::notify::expired(srv, &expired);
 }
 
 fn reply_error(srv: &mut Server, out: &mut Reply, e: &CmdError) {

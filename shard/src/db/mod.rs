@@ -48,6 +48,10 @@ pub struct Db {
     /// Keys removed by lazy or active expiry since the caller last drained the list; the
     /// server turns them into DELs for the AOF and invalidates WATCHes on them.
     pub expired: Vec<Sds>,
+    /// Whether keys created are recorded in `new_keys` (the `n` notification class is on).
+    pub track_new: bool,
+    /// Keys created since the caller last drained the list, for `new` notifications.
+    pub new_keys: Vec<Sds>,
     /// Seconds clock for the LRU field, set by the server once per event-loop turn.
     pub lru_clock: u32,
     /// Whether the cron's active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE); lazy expiry
@@ -71,6 +75,8 @@ impl Db {
             expires: IndexMap::with_hasher(RandomState::new()),
             stats: KeyStats::default(),
             expired: Vec::new(),
+            track_new: false,
+            new_keys: Vec::new(),
             lru_clock: 0,
             active_expire_enabled: true,
             expire_cursor: 0,
@@ -191,6 +197,7 @@ impl Db {
             Some(slot) => *slot = entry,
             None => {
                 self.keys.insert(Sds::new(key), entry);
+                self.created(key);
             }
         }
         if !keep_ttl {
@@ -207,6 +214,14 @@ impl Db {
                 lru: self.lru_clock,
             },
         );
+        self.created(key);
+    }
+
+    #[inline]
+    fn created(&mut self, key: &[u8]) {
+        if self.track_new {
+            self.new_keys.push(Sds::new(key));
+        }
     }
 
     /// Removes a key and its TTL, returning its value.
@@ -226,7 +241,9 @@ impl Db {
 
     /// Puts back an entry taken with [`Db::take`] under a (possibly new) name.
     pub fn put_entry(&mut self, key: &[u8], entry: Entry, expire_at: Option<i64>) {
-        self.keys.insert(Sds::new(key), entry);
+        if self.keys.insert(Sds::new(key), entry).is_none() {
+            self.created(key);
+        }
         match expire_at {
             Some(at) => {
                 self.expires.insert(Sds::new(key), at);
