@@ -6,22 +6,27 @@
 //! name. The call sits on hot paths (every SET), so the disabled case is one test of a
 //! config word; the publishing itself is out of line.
 //!
-//! Two events are not raised by commands directly, because the keyspace produces them:
-//! - `new` (class `n`): [`crate::db::Db`] records keys it creates while `track_new` is on,
-//!   and the next [`notify`] (or the end of the command) publishes them first, so `new`
-//!   comes before the command's own event, as in Redis.
-//! - `expired` (class `x`): lazy and active expiry record the keys in `Db::expired`;
-//!   [`expired`] publishes them when the server drains that list.
+//! Three events are not raised by commands but by the keyspace, as Redis raises them from
+//! its lookup, add and expiry functions: `new` (class `n`, a key was created), `keymiss`
+//! (class `m`, a read found nothing) and `expired` (class `x`, lazy or active expiry).
+//! [`crate::db::Db`] records them in order while their class is on ([`arm`]), and
+//! [`publish_pending`] publishes them before the next command event and at the end of
+//! each command, so they keep their place among a command's events.
+//!
+//! Streams (class `t`) use the same call; Redis's events are `xadd`, `xtrim`, `xdel`,
+//! `xsetid`, `xgroup-create`, `xgroup-createconsumer`, `xgroup-delconsumer`,
+//! `xgroup-destroy`, `xgroup-setid`, and `del` when XADD/XTRIM … leave nothing (see the
+//! keyspace-notification tests of `unit/pubsub`).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 pub use crate::config::parse::{
     NOTIFY_EVICTED as EVICTED, NOTIFY_EXPIRED as EXPIRED, NOTIFY_GENERIC as GENERIC,
     NOTIFY_HASH as HASH, NOTIFY_KEYEVENT as KEYEVENT, NOTIFY_KEYSPACE as KEYSPACE,
-    NOTIFY_LIST as LIST, NOTIFY_NEW as NEW, NOTIFY_SET as SET, NOTIFY_STREAM as STREAM,
-    NOTIFY_STRING as STRING, NOTIFY_ZSET as ZSET,
+    NOTIFY_KEY_MISS as KEY_MISS, NOTIFY_LIST as LIST, NOTIFY_NEW as NEW, NOTIFY_SET as SET,
+    NOTIFY_STREAM as STREAM, NOTIFY_STRING as STRING, NOTIFY_ZSET as ZSET,
 };
-use crate::db::Sds;
+use crate::db::KeyEvent;
 use crate::state::Server;
 
 /// Shoal serves database 0 only.
@@ -34,38 +39,44 @@ pub fn notify(srv: &mut Server, class: u32, event: &str, key: &[u8]) {
     if srv.config.notify_keyspace_events & class == 0 {
         return;
     }
-    publish_new_keys(srv);
+    publish_pending(srv);
     publish(srv, event, key);
 }
 
-/// Called before each command: tells the keyspace whether to record the keys it
-/// creates, so that `new` events cost nothing while the class is off.
+/// Tells the keyspace which of its own events to record, from the current classes. Run
+/// around each command and before active expiry, so CONFIG SET takes effect at once.
 #[inline]
 pub fn arm(srv: &mut Server) {
-    srv.db.track_new = srv.config.notify_keyspace_events & NEW != 0;
-}
-
-/// Publishes the `new` events of keys created since the last call.
-#[inline]
-pub fn publish_new_keys(srv: &mut Server) {
-    if srv.db.new_keys.is_empty() {
-        return;
-    }
-    let keys = std::mem::take(&mut srv.db.new_keys);
-    for key in &keys {
-        if srv.config.notify_keyspace_events & NEW != 0 {
-            publish(srv, "new", key.as_slice());
+    let flags = srv.config.notify_keyspace_events;
+    let mut record = 0;
+    for (class, event) in [
+        (NEW, KeyEvent::New),
+        (KEY_MISS, KeyEvent::Miss),
+        (EXPIRED, KeyEvent::Expired),
+    ] {
+        if flags & class != 0 {
+            record |= event as u8;
         }
     }
+    srv.db.record = record;
 }
 
-/// `expired` events for keys that lazy or active expiry deleted.
-pub fn expired(srv: &mut Server, keys: &[Sds]) {
-    if srv.config.notify_keyspace_events & EXPIRED == 0 {
+/// Publishes the events the keyspace recorded since the last call.
+#[inline]
+pub fn publish_pending(srv: &mut Server) {
+    if srv.db.events.is_empty() {
         return;
     }
-    for key in keys {
-        publish(srv, "expired", key.as_slice());
+    let events = std::mem::take(&mut srv.db.events);
+    for (event, key) in &events {
+        let (class, name) = match event {
+            KeyEvent::New => (NEW, "new"),
+            KeyEvent::Miss => (KEY_MISS, "keymiss"),
+            KeyEvent::Expired => (EXPIRED, "expired"),
+        };
+        if srv.config.notify_keyspace_events & class != 0 {
+            publish(srv, name, key);
+        }
     }
 }
 

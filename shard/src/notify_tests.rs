@@ -140,7 +140,7 @@ fn new_comes_before_the_command_event_and_only_once() {
     // Keys are not recorded at all while `n` is off.
     let mut l = Listener::new("KA");
     l.run("set a 1");
-    assert!(l.kit.srv.db.new_keys.is_empty());
+    assert!(l.kit.srv.db.events.is_empty());
 }
 
 #[test]
@@ -150,4 +150,30 @@ fn lazy_expiry_publishes_expired() {
     l.kit.srv.db.set_expire(b"k", 1);
     l.run("get k");
     assert_eq!(l.events(), ["__keyevent@0__:expired k"]);
+}
+
+#[test]
+fn keymiss_is_opt_in_and_ordered_after_expired() {
+    let mut l = Listener::new("KA");
+    l.run("get nothere");
+    assert!(l.events().is_empty());
+    let mut l = Listener::new("KEm");
+    l.run("get nothere");
+    l.run("set k v");
+    assert_eq!(
+        l.events(),
+        [
+            "__keyspace@0__:nothere keymiss",
+            "__keyevent@0__:keymiss nothere"
+        ]
+    );
+    // A read of an expired key: the expiry comes first, then the miss, as in Redis.
+    let mut l = Listener::new("Kxm");
+    l.kit.srv.db.set(b"old", crate::db::Value::str(b"v"), false);
+    l.kit.srv.db.set_expire(b"old", 1);
+    l.run("get old");
+    assert_eq!(
+        l.events(),
+        ["__keyspace@0__:old expired", "__keyspace@0__:old keymiss"]
+    );
 }

@@ -402,7 +402,8 @@ pub fn call(
         spec,
     };
     let result = handler(&mut ctx, args);
-    crate::notify::publish_new_keys(srv);
+    crate::notify::publish_pending(srv);
+    crate::notify::arm(srv);
     let nanos = started.elapsed().as_nanos() as u64;
     let usec = nanos / 1000;
     let failed = result.is_err();
@@ -463,7 +464,6 @@ pub fn after_expiry(srv: &mut Server) {
     for key in &expired {
         multi::touch(srv, key);
     }
-    crate::notify::expired(srv, &expired);
 }
 
 fn reply_error(srv: &mut Server, out: &mut Reply, e: &CmdError) {
