@@ -227,7 +227,10 @@ async fn cron(shared: Rc<RefCell<Server>>) {
             close_idle_clients(srv);
         }
         if srv.db.active_expire_enabled {
+            crate::notify::arm(srv);
             srv.db.active_expire_cycle(now, period / 4, &mut srv.rng);
+            crate::cmd::after_expiry(srv);
+            crate::notify::publish_pending(srv);
         }
     }
 }

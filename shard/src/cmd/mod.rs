@@ -381,6 +381,7 @@ pub fn call(
 ) {
     srv.stats.total_commands_processed += 1;
     after_expiry(srv);
+    crate::notify::arm(srv);
     let dirty_before = srv.dirty;
     let flushed = if matches!(spec.name, "flushall" | "flushdb" | "swapdb") {
         srv.watches
@@ -401,6 +402,8 @@ pub fn call(
         spec,
     };
     let result = handler(&mut ctx, args);
+    crate::notify::publish_pending(srv);
+    crate::notify::arm(srv);
     let nanos = started.elapsed().as_nanos() as u64;
     let usec = nanos / 1000;
     let failed = result.is_err();

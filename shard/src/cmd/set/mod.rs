@@ -18,6 +18,7 @@ use super::hash::scan::{scan_positions, write_scan, ScanOpts};
 use super::{args, err, CmdError, CmdResult, Ctx, Handler};
 use crate::db::set::{Member, Set};
 use crate::db::{Db, Value};
+use crate::notify;
 
 pub static COMMANDS: &[(&str, Handler)] = &[
     ("sadd", sadd),
@@ -67,6 +68,13 @@ fn drop_if_empty(db: &mut Db, key: &[u8], now: i64) {
     }
 }
 
+/// The `del` event of a set that [`drop_if_empty`] removed.
+fn notify_if_dropped(ctx: &mut Ctx<'_>, key: &[u8]) {
+    if !ctx.srv.db.contains_raw(key) {
+        notify::notify(ctx.srv, notify::GENERIC, "del", key);
+    }
+}
+
 pub(super) fn bulk_member(out: &mut Reply, m: Member<'_>) {
     match m {
         Member::Int(n) => out.bulk_int(n),
@@ -102,6 +110,9 @@ fn sadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     let added = argv[2..].iter().filter(|m| s.add(m, max)).count();
     ctx.srv.dirty += added as u64;
+    if added > 0 {
+        notify::notify(ctx.srv, notify::SET, "sadd", &argv[1]);
+    }
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -123,6 +134,10 @@ fn srem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         drop_if_empty(db, &argv[1], now);
     }
     ctx.srv.dirty += n;
+    if n > 0 {
+        notify::notify(ctx.srv, notify::SET, "srem", &argv[1]);
+        notify_if_dropped(ctx, &argv[1]);
+    }
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -247,10 +262,12 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             Some(m) => {
                 out.bulk(&m);
                 srv.dirty += 1;
+                notify::notify(srv, notify::SET, "spop", &argv[1]);
             }
             None => out.null(),
         }
         drop_if_empty(&mut srv.db, &argv[1], now);
+        notify_if_dropped(ctx, &argv[1]);
         return Ok(());
     };
     if count == 0 {
@@ -261,6 +278,8 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         srv.dirty += s.len() as u64;
         reply_set(out, Some(s));
         srv.db.remove(&argv[1]);
+        notify::notify(srv, notify::SET, "spop", &argv[1]);
+        notify::notify(srv, notify::GENERIC, "del", &argv[1]);
         return Ok(());
     }
     let count = count as usize;
@@ -272,6 +291,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             out.bulk(&m);
         }
     }
+    notify::notify(srv, notify::SET, "spop", &argv[1]);
     Ok(())
 }
 
@@ -297,6 +317,9 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         s.remove(m);
     }
     drop_if_empty(db, src, now);
+    notify::notify(ctx.srv, notify::SET, "srem", src);
+    notify_if_dropped(ctx, src);
+    let db = &mut ctx.srv.db;
     // One change for the source; the destination changes only if the member is new to it.
     let added = if let Some(d) = modify(db, dst, now)? {
         d.add(m, max)
@@ -307,6 +330,9 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         true
     };
     ctx.srv.dirty += 1 + added as u64;
+    if added {
+        notify::notify(ctx.srv, notify::SET, "sadd", dst);
+    }
     ctx.out.int(1);
     Ok(())
 }
