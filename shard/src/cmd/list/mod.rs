@@ -382,6 +382,9 @@ fn lpos(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     let wanted = match count {
         None => 1,
+        // Redis's stop test `matches - rank + 1 >= count` wraps around for this rank and
+        // never holds, so every match is returned.
+        Some(_) if rank == i64::MIN => usize::MAX,
         Some(0) => usize::MAX,
         Some(n) => (n as u64).min(usize::MAX as u64) as usize,
     };
