@@ -11,6 +11,7 @@
 //! - [`cmd`]: the commands, one module per family, and dispatch.
 //! - [`blocking`]: clients blocked on keys (BLPOP and friends), served in order.
 //! - [`glob`]: Redis's glob matching.
+//! - [`rdb`]: the RDB serialization of single values (DUMP, RESTORE).
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 // Tests may unwrap: a panic there is a failed assertion, not a crashed server.
@@ -25,6 +26,7 @@ pub mod conn;
 pub mod db;
 pub mod glob;
 pub mod pubsub;
+pub mod rdb;
 pub mod server;
 pub mod state;
 

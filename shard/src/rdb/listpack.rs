@@ -1,0 +1,173 @@
+//! Readers for the compact blobs Redis 7.0 embeds in RDB values: listpacks and intsets.
+//! Both are validated in full, since a RESTORE payload is client input.
+
+/// An entry's bytes; listpack integers come back in decimal, as Redis returns them.
+pub type Entry = Vec<u8>;
+
+/// Bytes of the back-length field that follows an entry whose encoding and data take
+/// `len` bytes.
+fn backlen_size(len: usize) -> usize {
+    match len {
+        0..=127 => 1,
+        128..=16382 => 2,
+        16383..=2_097_150 => 3,
+        2_097_151..=268_435_454 => 4,
+        _ => 5,
+    }
+}
+
+fn int_entry(v: i64) -> Entry {
+    itoa::Buffer::new().format(v).as_bytes().to_vec()
+}
+
+fn le_signed(b: &[u8]) -> i64 {
+    let mut v: u64 = 0;
+    for (i, &x) in b.iter().enumerate() {
+        v |= u64::from(x) << (8 * i);
+    }
+    let bits = 8 * b.len() as u32;
+    if bits < 64 {
+        let shift = 64 - bits;
+        ((v << shift) as i64) >> shift
+    } else {
+        v as i64
+    }
+}
+
+/// Decodes one entry at the start of `b`: its value and the bytes of encoding + data.
+fn entry(b: &[u8]) -> Option<(Entry, usize)> {
+    let first = *b.first()?;
+    let (value, size) = if first & 0x80 == 0 {
+        (int_entry(i64::from(first & 0x7f)), 1)
+    } else if first & 0xc0 == 0x80 {
+        let n = usize::from(first & 0x3f);
+        (b.get(1..1 + n)?.to_vec(), 1 + n)
+    } else if first & 0xe0 == 0xc0 {
+        let raw = (u16::from(first & 0x1f) << 8) | u16::from(*b.get(1)?);
+        // 13-bit two's complement.
+        let v = if raw >= 1 << 12 {
+            i64::from(raw) - (1 << 13)
+        } else {
+            i64::from(raw)
+        };
+        (int_entry(v), 2)
+    } else if first & 0xf0 == 0xe0 {
+        let n = (usize::from(first & 0x0f) << 8) | usize::from(*b.get(1)?);
+        (b.get(2..2 + n)?.to_vec(), 2 + n)
+    } else {
+        match first {
+            0xf0 => {
+                let n = u32::from_le_bytes(b.get(1..5)?.try_into().ok()?) as usize;
+                let end = 5usize.checked_add(n)?;
+                (b.get(5..end)?.to_vec(), end)
+            }
+            0xf1 => (int_entry(le_signed(b.get(1..3)?)), 3),
+            0xf2 => (int_entry(le_signed(b.get(1..4)?)), 4),
+            0xf3 => (int_entry(le_signed(b.get(1..5)?)), 5),
+            0xf4 => (int_entry(le_signed(b.get(1..9)?)), 9),
+            _ => return None,
+        }
+    };
+    Some((value, size))
+}
+
+/// Every entry of a listpack, or None when it is malformed.
+pub fn listpack(blob: &[u8]) -> Option<Vec<Entry>> {
+    let total = u32::from_le_bytes(blob.get(0..4)?.try_into().ok()?) as usize;
+    let count = u16::from_le_bytes(blob.get(4..6)?.try_into().ok()?);
+    if total != blob.len() || blob.last() != Some(&0xff) {
+        return None;
+    }
+    let body = &blob[6..blob.len() - 1];
+    // Every entry takes at least two bytes (encoding and back-length).
+    let mut out = Vec::with_capacity(body.len() / 2);
+    let mut pos = 0;
+    while pos < body.len() {
+        let (v, size) = entry(&body[pos..])?;
+        let step = size + backlen_size(size);
+        if pos + step > body.len() {
+            return None;
+        }
+        pos += step;
+        out.push(v);
+    }
+    // 65535 means "too many to count in the header".
+    if count != u16::MAX && usize::from(count) != out.len() {
+        return None;
+    }
+    Some(out)
+}
+
+/// The members of an intset, which must be strictly ascending.
+pub fn intset(blob: &[u8]) -> Option<Vec<i64>> {
+    let width = u32::from_le_bytes(blob.get(0..4)?.try_into().ok()?) as usize;
+    let len = u32::from_le_bytes(blob.get(4..8)?.try_into().ok()?) as usize;
+    if !matches!(width, 2 | 4 | 8) || len.checked_mul(width)?.checked_add(8)? != blob.len() {
+        return None;
+    }
+    let out: Vec<i64> = blob[8..].chunks_exact(width).map(le_signed).collect();
+    out.windows(2).all(|w| w[0] < w[1]).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pack(entries: &[&[u8]]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for e in entries {
+            assert!(e.len() < 64);
+            body.push(0x80 | e.len() as u8);
+            body.extend_from_slice(e);
+            body.push(e.len() as u8 + 1);
+        }
+        let mut blob = Vec::new();
+        blob.extend_from_slice(&((body.len() + 7) as u32).to_le_bytes());
+        blob.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        blob.extend_from_slice(&body);
+        blob.push(0xff);
+        blob
+    }
+
+    #[test]
+    fn reads_strings_and_integers() {
+        let mut blob = pack(&[b"ab"]);
+        // Insert a 7-bit uint (5), a 13-bit int (-2) and an int16 (1000) before the end.
+        let extra = [0x05, 0x01, 0xdf, 0xfe, 0x02, 0xf1, 0xe8, 0x03, 0x03];
+        blob.pop();
+        blob.extend_from_slice(&extra);
+        blob.push(0xff);
+        let total = blob.len() as u32;
+        blob[0..4].copy_from_slice(&total.to_le_bytes());
+        blob[4..6].copy_from_slice(&4u16.to_le_bytes());
+        let got = listpack(&blob).unwrap();
+        let want: Vec<&[u8]> = vec![b"ab", b"5", b"-2", b"1000"];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn rejects_malformed_listpacks() {
+        let good = pack(&[b"x", b"yz"]);
+        assert!(listpack(&good).is_some());
+        let mut short = good.clone();
+        short.truncate(good.len() - 2);
+        assert!(listpack(&short).is_none());
+        let mut miscount = good.clone();
+        miscount[4] = 3;
+        assert!(listpack(&miscount).is_none());
+        let mut huge = good;
+        huge[6] = 0xf0;
+        assert!(listpack(&huge).is_none());
+    }
+
+    #[test]
+    fn intsets_must_ascend() {
+        let mut blob = vec![2, 0, 0, 0, 2, 0, 0, 0];
+        blob.extend_from_slice(&(-3i16).to_le_bytes());
+        blob.extend_from_slice(&7i16.to_le_bytes());
+        assert_eq!(intset(&blob), Some(vec![-3, 7]));
+        blob[8..10].copy_from_slice(&9i16.to_le_bytes());
+        assert_eq!(intset(&blob), None);
+        assert_eq!(intset(&blob[..11]), None);
+    }
+}
