@@ -60,11 +60,12 @@ impl<'a> Reader<'a> {
         self.take(N)?.try_into().map_err(|_| Error::Format)
     }
 
-    /// A length that must be plain and no larger than what is left times `min_bytes`.
+    /// A count or size. Outside strings the "encoded" flag means nothing, and Redis reads
+    /// its six low bits as the number.
     fn len(&mut self) -> Result<usize, Error> {
         match self.raw_len()? {
             Len::Plain(n) => usize::try_from(n).map_err(|_| Error::Format),
-            Len::Encoded(_) => Err(Error::Format),
+            Len::Encoded(n) => Ok(usize::from(n)),
         }
     }
 

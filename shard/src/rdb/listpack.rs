@@ -4,16 +4,27 @@
 /// An entry's bytes; listpack integers come back in decimal, as Redis returns them.
 pub type Entry = Vec<u8>;
 
-/// Bytes of the back-length field that follows an entry whose encoding and data take
-/// `len` bytes.
-fn backlen_size(len: usize) -> usize {
-    match len {
+/// The back-length field that follows an entry whose encoding and data take `len` bytes:
+/// 7 bits per byte, most significant first, every byte but the first flagged with 0x80,
+/// so it can be read backwards from the next entry.
+fn backlen(len: usize) -> Vec<u8> {
+    let bytes = match len {
         0..=127 => 1,
         128..=16382 => 2,
         16383..=2_097_150 => 3,
         2_097_151..=268_435_454 => 4,
         _ => 5,
-    }
+    };
+    (0..bytes)
+        .map(|i| {
+            let digit = ((len >> (7 * (bytes - 1 - i))) & 0x7f) as u8;
+            if i == 0 {
+                digit
+            } else {
+                digit | 0x80
+            }
+        })
+        .collect()
 }
 
 fn int_entry(v: i64) -> Entry {
@@ -84,11 +95,11 @@ pub fn listpack(blob: &[u8]) -> Option<Vec<Entry>> {
     let mut pos = 0;
     while pos < body.len() {
         let (v, size) = entry(&body[pos..])?;
-        let step = size + backlen_size(size);
-        if pos + step > body.len() {
+        let back = backlen(size);
+        if body.get(pos + size..pos + size + back.len())? != back.as_slice() {
             return None;
         }
-        pos += step;
+        pos += size + back.len();
         out.push(v);
     }
     // 65535 means "too many to count in the header".
@@ -112,6 +123,14 @@ pub fn intset(blob: &[u8]) -> Option<Vec<i64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backlens_encode_like_redis() {
+        assert_eq!(backlen(5), vec![5]);
+        assert_eq!(backlen(500), vec![3, 0x80 | 116]);
+        assert_eq!(backlen(16384), vec![1, 0x80, 0x80]);
+        assert_eq!(backlen(16383), vec![0, 0xff, 0xff]);
+    }
 
     fn pack(entries: &[&[u8]]) -> Vec<u8> {
         let mut body = Vec::new();
