@@ -113,3 +113,83 @@ fn restore(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     ctx.out.ok();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use shoal_proto::{Protocol, Reply};
+
+    use crate::client::Client;
+    use crate::cmd::execute;
+    use crate::config::ShardConfig;
+    use crate::state::Server;
+
+    struct H(Server, Client);
+
+    impl H {
+        fn run(&mut self, argv: &[&[u8]]) -> Vec<u8> {
+            let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+            let mut out = Reply::new(Protocol::Resp2);
+            execute(&mut self.0, &mut self.1, &mut out, &argv);
+            out.buf.to_vec()
+        }
+
+        fn line(&mut self, line: &str) -> String {
+            let argv: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+            String::from_utf8_lossy(&self.run(&argv)).into_owned()
+        }
+    }
+
+    fn payload_of(reply: &[u8]) -> Vec<u8> {
+        let nl = reply.iter().position(|&b| b == b'\n').unwrap();
+        reply[nl + 1..reply.len() - 2].to_vec()
+    }
+
+    #[test]
+    fn dump_and_restore() {
+        let mut h = H(
+            Server::new(ShardConfig::default()),
+            Client::new(1, "t".into(), "t".into(), false, true),
+        );
+        assert_eq!(h.line("dump nope"), "$-1\r\n");
+        h.line("rpush l a b c");
+        let p = payload_of(&h.run(&[b"dump", b"l"]));
+        assert_eq!(
+            String::from_utf8_lossy(&h.run(&[b"restore", b"l", b"0", &p])),
+            "-BUSYKEY Target key name already exists.\r\n"
+        );
+        assert_eq!(h.run(&[b"restore", b"m", b"0", &p]), b"+OK\r\n");
+        assert_eq!(
+            h.line("lrange m 0 -1"),
+            "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"
+        );
+        assert_eq!(
+            h.run(&[b"restore", b"l", b"5000", &p, b"replace"]),
+            b"+OK\r\n"
+        );
+        let pttl: i64 = h.line("pttl l")[1..].trim_end().parse().unwrap();
+        assert!((4000..=5000).contains(&pttl), "{pttl}");
+        // An absolute time in the past: OK, and the replaced key is gone.
+        assert_eq!(
+            h.run(&[b"restore", b"l", b"1", &p, b"replace", b"absttl"]),
+            b"+OK\r\n"
+        );
+        assert_eq!(h.line("exists l"), ":0\r\n");
+        let mut bad = p.clone();
+        bad[2] ^= 1;
+        assert_eq!(
+            String::from_utf8_lossy(&h.run(&[b"restore", b"x", b"0", &bad])),
+            "-ERR DUMP payload version or checksum are wrong\r\n"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&h.run(&[b"restore", b"x", b"-1", &p])),
+            "-ERR Invalid TTL value, must be >= 0\r\n"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&h.run(&[b"restore", b"x", b"0", &p, b"idletime", b"10"])),
+            "+OK\r\n"
+        );
+        h.0.db.lru_clock += 5;
+        assert_eq!(h.line("object idletime x"), ":15\r\n");
+    }
+}

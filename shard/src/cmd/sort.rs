@@ -291,7 +291,42 @@ fn compare(a: &Item, b: &Item, alpha: bool, by_pattern: bool) -> Ordering {
 
 #[cfg(test)]
 mod tests {
+    use super::super::keys::testutil::Harness;
     use super::*;
+
+    #[test]
+    fn sorts_by_patterns_and_stores() {
+        let mut h = Harness::new();
+        h.run("rpush l 3 1 2");
+        h.run("set w_1 30");
+        h.run("set w_2 10");
+        h.run("set w_3 20");
+        h.run("hset h_1 f c");
+        h.run("hset h_3 f a");
+        assert_eq!(h.run("sort l"), "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n");
+        assert_eq!(
+            h.run("sort l by w_* limit 0 2"),
+            "*2\r\n$1\r\n2\r\n$1\r\n3\r\n"
+        );
+        // A missing BY value sorts first; GET of a missing field is nil.
+        assert_eq!(
+            h.run("sort l by h_*->f alpha get # get h_*->f"),
+            "*6\r\n$1\r\n2\r\n$-1\r\n$1\r\n3\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nc\r\n"
+        );
+        assert_eq!(
+            h.run("sort l by nosort desc"),
+            "*3\r\n$1\r\n2\r\n$1\r\n1\r\n$1\r\n3\r\n"
+        );
+        assert_eq!(h.run("sort l desc store dst"), ":3\r\n");
+        assert_eq!(h.run("lindex dst 0"), "$1\r\n3\r\n");
+        assert_eq!(h.run("sort nothing store dst"), ":0\r\n");
+        assert_eq!(h.run("exists dst"), ":0\r\n");
+        assert_eq!(h.run("sort_ro l store dst"), "-ERR syntax error\r\n");
+        h.run("rpush bad 1 x");
+        assert_eq!(h.run("sort bad"), format!("-{NOT_DOUBLE}\r\n"));
+        h.run("set s v");
+        assert!(h.run("sort s").starts_with("-WRONGTYPE"));
+    }
 
     #[test]
     fn scores_parse_like_strtod() {
