@@ -135,7 +135,16 @@ pub fn object(r: &mut Reader<'_>, ty: u8, limits: &Limits) -> Result<Value, Erro
             }
             Value::List(Box::new(l))
         }
-        types::LIST_QUICKLIST_2 => Value::List(Box::new(quicklist(r)?)),
+        types::LIST_QUICKLIST | types::LIST_QUICKLIST_2 => {
+            Value::List(Box::new(quicklist(r, ty == types::LIST_QUICKLIST_2)?))
+        }
+        types::LIST_ZIPLIST => {
+            let mut l = List::new();
+            for e in listpack::ziplist(&r.string()?).ok_or(Error::Format)? {
+                l.push(&e, End::Tail);
+            }
+            Value::List(Box::new(l))
+        }
         types::SET => {
             let n = r.count()?;
             let mut s = Set::new();
@@ -168,8 +177,8 @@ pub fn object(r: &mut Reader<'_>, ty: u8, limits: &Limits) -> Result<Value, Erro
             }
             zset(pairs, limits)?
         }
-        types::ZSET_LISTPACK => {
-            let entries = listpack::listpack(&r.string()?).ok_or(Error::Format)?;
+        types::ZSET_LISTPACK | types::ZSET_ZIPLIST => {
+            let entries = compact(r, ty == types::ZSET_ZIPLIST)?;
             if entries.len() % 2 != 0 {
                 return Err(Error::Format);
             }
@@ -189,8 +198,12 @@ pub fn object(r: &mut Reader<'_>, ty: u8, limits: &Limits) -> Result<Value, Erro
             }
             hash(pairs, limits)?
         }
-        types::HASH_LISTPACK => {
-            let entries = listpack::listpack(&r.string()?).ok_or(Error::Format)?;
+        types::HASH_LISTPACK | types::HASH_ZIPLIST | types::HASH_ZIPMAP => {
+            let entries = if ty == types::HASH_ZIPMAP {
+                listpack::zipmap(&r.string()?).ok_or(Error::Format)?
+            } else {
+                compact(r, ty == types::HASH_ZIPLIST)?
+            };
             if entries.len() % 2 != 0 {
                 return Err(Error::Format);
             }
@@ -221,22 +234,44 @@ pub fn object(r: &mut Reader<'_>, ty: u8, limits: &Limits) -> Result<Value, Erro
     Ok(v)
 }
 
-fn quicklist(r: &mut Reader<'_>) -> Result<List, Error> {
+/// A listpack blob, or for the Redis 6 types a ziplist one.
+fn compact(r: &mut Reader<'_>, ziplist: bool) -> Result<Vec<listpack::Entry>, Error> {
+    let blob = r.string()?;
+    let entries = if ziplist {
+        listpack::ziplist(&blob)
+    } else {
+        listpack::listpack(&blob)
+    };
+    entries.ok_or(Error::Format)
+}
+
+/// A quicklist: nodes of listpacks (or, in version 2, single plain elements), or of
+/// ziplists in the Redis 6 form. Empty nodes are skipped, as Redis does.
+fn quicklist(r: &mut Reader<'_>, v2: bool) -> Result<List, Error> {
     const PLAIN: usize = 1;
     const PACKED: usize = 2;
     let nodes = r.count()?;
     let mut l = List::new();
     for _ in 0..nodes {
-        let container = r.len()?;
+        let container = if v2 { r.len()? } else { PACKED };
+        if container != PLAIN && container != PACKED {
+            return Err(Error::Format);
+        }
         let blob = r.string()?;
-        match container {
-            PLAIN => l.push(&blob, End::Tail),
-            PACKED => {
-                for e in listpack::listpack(&blob).ok_or(Error::Format)? {
-                    l.push(&e, End::Tail);
-                }
-            }
-            _ => return Err(Error::Format),
+        if blob.is_empty() {
+            return Err(Error::Format);
+        }
+        if container == PLAIN {
+            l.push(&blob, End::Tail);
+            continue;
+        }
+        let entries = if v2 {
+            listpack::listpack(&blob)
+        } else {
+            listpack::ziplist(&blob)
+        };
+        for e in entries.ok_or(Error::Format)? {
+            l.push(&e, End::Tail);
         }
     }
     Ok(l)

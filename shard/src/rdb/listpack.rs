@@ -1,5 +1,6 @@
-//! Readers for the compact blobs Redis 7.0 embeds in RDB values: listpacks and intsets.
-//! Both are validated in full, since a RESTORE payload is client input.
+//! Readers for the compact blobs Redis embeds in RDB values: listpacks and intsets (7.0),
+//! and ziplists (what Redis 6 and older wrote, which 7.0 still loads). All are validated
+//! in full, since a RESTORE payload is client input.
 
 /// An entry's bytes; listpack integers come back in decimal, as Redis returns them.
 pub type Entry = Vec<u8>;
@@ -109,6 +110,102 @@ pub fn listpack(blob: &[u8]) -> Option<Vec<Entry>> {
     Some(out)
 }
 
+/// Every entry of a ziplist, or None when it is malformed. Each entry records the size of
+/// the one before it, which is checked, as are the header's size, tail offset and count.
+pub fn ziplist(blob: &[u8]) -> Option<Vec<Entry>> {
+    let total = u32::from_le_bytes(blob.get(0..4)?.try_into().ok()?) as usize;
+    let tail = u32::from_le_bytes(blob.get(4..8)?.try_into().ok()?) as usize;
+    let count = u16::from_le_bytes(blob.get(8..10)?.try_into().ok()?);
+    if total != blob.len() || blob.last() != Some(&0xff) {
+        return None;
+    }
+    let end = blob.len() - 1;
+    let mut out = Vec::with_capacity((end - 10) / 2);
+    let (mut pos, mut prev, mut last) = (10, 0usize, 10);
+    while pos < end {
+        let b = &blob[pos..end];
+        let (prevlen, hdr) = match *b.first()? {
+            0xfe => (
+                u32::from_le_bytes(b.get(1..5)?.try_into().ok()?) as usize,
+                5,
+            ),
+            0xff => return None,
+            n => (usize::from(n), 1),
+        };
+        if prevlen != prev {
+            return None;
+        }
+        let e = b.get(hdr..)?;
+        let first = *e.first()?;
+        let (value, size) = match first >> 6 {
+            0 => {
+                let n = usize::from(first & 0x3f);
+                (e.get(1..1 + n)?.to_vec(), 1 + n)
+            }
+            1 => {
+                let n = (usize::from(first & 0x3f) << 8) | usize::from(*e.get(1)?);
+                (e.get(2..2 + n)?.to_vec(), 2 + n)
+            }
+            2 if first == 0x80 => {
+                let n = u32::from_be_bytes(e.get(1..5)?.try_into().ok()?) as usize;
+                (e.get(5..5usize.checked_add(n)?)?.to_vec(), 5 + n)
+            }
+            2 => return None,
+            _ => match first {
+                0xc0 => (int_entry(le_signed(e.get(1..3)?)), 3),
+                0xd0 => (int_entry(le_signed(e.get(1..5)?)), 5),
+                0xe0 => (int_entry(le_signed(e.get(1..9)?)), 9),
+                0xf0 => (int_entry(le_signed(e.get(1..4)?)), 4),
+                0xfe => (int_entry(le_signed(e.get(1..2)?)), 2),
+                0xf1..=0xfd => (int_entry(i64::from(first & 0x0f) - 1), 1),
+                _ => return None,
+            },
+        };
+        last = pos;
+        prev = hdr + size;
+        pos += prev;
+        out.push(value);
+    }
+    let tail_ok = if out.is_empty() {
+        tail == 10
+    } else {
+        tail == last
+    };
+    let count_ok = count == u16::MAX || usize::from(count) == out.len();
+    (pos == end && tail_ok && count_ok).then_some(out)
+}
+
+/// The field/value pairs of a zipmap (Redis 2.4 and older hashes), flattened, or None
+/// when it is malformed.
+pub fn zipmap(blob: &[u8]) -> Option<Vec<Entry>> {
+    fn len(b: &[u8], pos: &mut usize) -> Option<usize> {
+        let first = *b.get(*pos)?;
+        *pos += 1;
+        match first {
+            0..=253 => Some(usize::from(first)),
+            254 => {
+                let n = u32::from_le_bytes(b.get(*pos..*pos + 4)?.try_into().ok()?);
+                *pos += 4;
+                Some(n as usize)
+            }
+            _ => None,
+        }
+    }
+    let mut out = Vec::with_capacity(blob.len() / 2);
+    let mut pos = 1;
+    while *blob.get(pos)? != 0xff {
+        let n = len(blob, &mut pos)?;
+        out.push(blob.get(pos..pos.checked_add(n)?)?.to_vec());
+        pos += n;
+        let n = len(blob, &mut pos)?;
+        let free = usize::from(*blob.get(pos)?);
+        pos += 1;
+        out.push(blob.get(pos..pos.checked_add(n)?)?.to_vec());
+        pos += n + free;
+    }
+    (pos + 1 == blob.len()).then_some(out)
+}
+
 /// The members of an intset, which must be strictly ascending.
 pub fn intset(blob: &[u8]) -> Option<Vec<i64>> {
     let width = u32::from_le_bytes(blob.get(0..4)?.try_into().ok()?) as usize;
@@ -177,6 +274,38 @@ mod tests {
         let mut huge = good;
         huge[6] = 0xf0;
         assert!(listpack(&huge).is_none());
+    }
+
+    #[test]
+    fn reads_ziplists() {
+        // "ab", the immediate 5, an int16 of -300.
+        let mut body = vec![0x00, 0x02, b'a', b'b'];
+        body.extend_from_slice(&[0x04, 0xf6]);
+        body.extend_from_slice(&[0x02, 0xc0]);
+        body.extend_from_slice(&(-300i16).to_le_bytes());
+        let mut blob = Vec::new();
+        blob.extend_from_slice(&((body.len() + 11) as u32).to_le_bytes());
+        blob.extend_from_slice(&16u32.to_le_bytes());
+        blob.extend_from_slice(&3u16.to_le_bytes());
+        blob.extend_from_slice(&body);
+        blob.push(0xff);
+        let want: Vec<&[u8]> = vec![b"ab", b"5", b"-300"];
+        assert_eq!(ziplist(&blob).unwrap(), want);
+        let mut bad_prev = blob.clone();
+        bad_prev[14] = 3;
+        assert!(ziplist(&bad_prev).is_none());
+        let mut bad_tail = blob;
+        bad_tail[4] = 14;
+        assert!(ziplist(&bad_tail).is_none());
+    }
+
+    #[test]
+    fn reads_zipmaps() {
+        // {"f": "vv"} with one free byte after the value, then the end marker.
+        let blob = [1, 1, b'f', 2, 1, b'v', b'v', 0, 0xff];
+        let want: Vec<&[u8]> = vec![b"f", b"vv"];
+        assert_eq!(zipmap(&blob).unwrap(), want);
+        assert!(zipmap(&blob[..6]).is_none());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! - [`crc64`]: the checksum that closes every payload.
 //! - [`lzf`]: the compression RDB applies to long strings.
 //! - `encode` / `decode`: one value to and from its RDB type byte and body.
-//! - `listpack`: readers for the compact blobs (listpack, intset) inside RDB values.
+//! - `listpack`: readers for the compact blobs inside RDB values: listpack and intset
+//!   (Redis 7.0), ziplist and zipmap (older Redis, which 7.0 still loads).
 //!
 //! A payload is `[type][value][RDB version, 2 bytes LE][CRC-64 of all before, 8 bytes LE]`,
 //! byte-compatible with Redis 7.0 (RDB version 10) in both directions.
@@ -30,7 +31,12 @@ pub mod types {
     pub const ZSET: u8 = 3;
     pub const HASH: u8 = 4;
     pub const ZSET_2: u8 = 5;
+    pub const HASH_ZIPMAP: u8 = 9;
+    pub const LIST_ZIPLIST: u8 = 10;
     pub const SET_INTSET: u8 = 11;
+    pub const ZSET_ZIPLIST: u8 = 12;
+    pub const HASH_ZIPLIST: u8 = 13;
+    pub const LIST_QUICKLIST: u8 = 14;
     pub const STREAM_LISTPACKS: u8 = 15;
     pub const HASH_LISTPACK: u8 = 16;
     pub const ZSET_LISTPACK: u8 = 17;
