@@ -87,7 +87,7 @@ fn entry(b: &[u8]) -> Option<(Entry, usize)> {
 pub fn listpack(blob: &[u8]) -> Option<Vec<Entry>> {
     let total = u32::from_le_bytes(blob.get(0..4)?.try_into().ok()?) as usize;
     let count = u16::from_le_bytes(blob.get(4..6)?.try_into().ok()?);
-    if total != blob.len() || blob.last() != Some(&0xff) {
+    if total != blob.len() || blob.len() < 7 || blob.last() != Some(&0xff) {
         return None;
     }
     let body = &blob[6..blob.len() - 1];
@@ -116,7 +116,7 @@ pub fn ziplist(blob: &[u8]) -> Option<Vec<Entry>> {
     let total = u32::from_le_bytes(blob.get(0..4)?.try_into().ok()?) as usize;
     let tail = u32::from_le_bytes(blob.get(4..8)?.try_into().ok()?) as usize;
     let count = u16::from_le_bytes(blob.get(8..10)?.try_into().ok()?);
-    if total != blob.len() || blob.last() != Some(&0xff) {
+    if total != blob.len() || blob.len() < 11 || blob.last() != Some(&0xff) {
         return None;
     }
     let end = blob.len() - 1;
@@ -297,6 +297,18 @@ mod tests {
         let mut bad_tail = blob;
         bad_tail[4] = 14;
         assert!(ziplist(&bad_tail).is_none());
+    }
+
+    #[test]
+    fn headers_that_overlap_their_end_marker() {
+        // Sizes that agree with the header but leave no room for the end marker after it.
+        assert!(listpack(&[6, 0, 0, 0, 0, 0xff]).is_none());
+        assert!(ziplist(&[10, 0, 0, 0, 10, 0, 0, 0, 0, 0xff]).is_none());
+        assert_eq!(listpack(&[7, 0, 0, 0, 0, 0, 0xff]), Some(vec![]));
+        assert_eq!(
+            ziplist(&[11, 0, 0, 0, 10, 0, 0, 0, 0, 0, 0xff]),
+            Some(vec![])
+        );
     }
 
     #[test]
