@@ -169,3 +169,100 @@ fn compact_types_load() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Mutations of valid compact payloads: whatever they decode to, nothing may panic.
+#[test]
+fn mutated_compact_payloads_never_panic() {
+    let lp = [12u8, 0, 0, 0, 2, 0, 0x81, b'x', 2, 0x07, 1, 0xff];
+    let zl = [
+        21u8, 0, 0, 0, 16, 0, 0, 0, 3, 0, 0x00, 0x02, b'a', b'b', 0x04, 0xf6, 0x02, 0xc0, 0xd4,
+        0xfe, 0xff,
+    ];
+    let mut seeds: Vec<Vec<u8>> = Vec::new();
+    for ty in [
+        types::LIST_QUICKLIST_2,
+        types::HASH_LISTPACK,
+        types::ZSET_LISTPACK,
+    ] {
+        let mut p = vec![ty];
+        if ty == types::LIST_QUICKLIST_2 {
+            p.extend_from_slice(&[1, 2]);
+        }
+        p.push(lp.len() as u8);
+        p.extend_from_slice(&lp);
+        seeds.push(p);
+    }
+    // A pair for the hash and sorted-set forms: "ab" and 5.
+    let pair = [
+        17u8, 0, 0, 0, 14, 0, 0, 0, 2, 0, 0x00, 0x02, b'a', b'b', 0x04, 0xf6, 0xff,
+    ];
+    for (ty, blob) in [
+        (types::LIST_ZIPLIST, &zl[..]),
+        (types::LIST_QUICKLIST, &zl[..]),
+        (types::HASH_ZIPLIST, &pair[..]),
+        (types::ZSET_ZIPLIST, &pair[..]),
+    ] {
+        let mut p = vec![ty];
+        if ty == types::LIST_QUICKLIST {
+            p.push(1);
+        }
+        p.push(blob.len() as u8);
+        p.extend_from_slice(blob);
+        seeds.push(p);
+    }
+    seeds.push(vec![
+        types::HASH_ZIPMAP,
+        9,
+        1,
+        1,
+        b'f',
+        2,
+        1,
+        b'v',
+        b'v',
+        0,
+        0xff,
+    ]);
+    seeds.push(vec![
+        types::SET_INTSET,
+        12,
+        2,
+        0,
+        0,
+        0,
+        2,
+        0,
+        0,
+        0,
+        1,
+        0,
+        2,
+        0,
+    ]);
+    let long = dump(&Value::str("abcdefgh".repeat(20).as_bytes()));
+    seeds.push(long[..long.len() - 10].to_vec());
+    let mut s = 99u64;
+    let mut rand = |n: usize| {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 33) % n as u64) as usize
+    };
+    for seed in &seeds {
+        assert!(load(seed, &limits()).is_ok(), "seed {seed:?}");
+        for _ in 0..3000 {
+            let mut b = seed.clone();
+            for _ in 0..1 + rand(3) {
+                let at = rand(b.len());
+                match rand(3) {
+                    0 => b[at] = rand(256) as u8,
+                    1 if b.len() > 1 => {
+                        b.remove(at);
+                    }
+                    _ => b.insert(at, rand(256) as u8),
+                }
+            }
+            let _ = load(&b, &limits());
+        }
+    }
+}
