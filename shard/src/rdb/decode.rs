@@ -291,10 +291,9 @@ fn zset(pairs: Vec<(f64, Vec<u8>)>, limits: &Limits) -> Result<Value, Error> {
 fn hash(pairs: Vec<(Vec<u8>, Vec<u8>)>, limits: &Limits) -> Result<Value, Error> {
     let mut h = Hash::new();
     for (f, v) in pairs {
-        if h.contains(&f) {
+        if !h.set(&f, &v, limits.hash) {
             return Err(Error::Format);
         }
-        h.set(&f, &v, limits.hash);
     }
     Ok(Value::Hash(Box::new(h)))
 }
