@@ -12,6 +12,7 @@
 //! - [`blocking`]: clients blocked on keys (BLPOP and friends), served in order.
 //! - [`glob`]: Redis's glob matching.
 //! - [`notify`]: keyspace notifications (`notify-keyspace-events`).
+//! - [`rdb`]: the RDB serialization of single values (DUMP, RESTORE).
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 // Tests may unwrap: a panic there is a failed assertion, not a crashed server.
@@ -27,6 +28,7 @@ pub mod db;
 pub mod glob;
 pub mod notify;
 pub mod pubsub;
+pub mod rdb;
 pub mod server;
 pub mod state;
 

@@ -13,6 +13,7 @@
 
 pub mod args;
 pub mod connection;
+pub mod dump;
 pub mod hash;
 pub mod keys;
 pub mod list;
@@ -20,6 +21,7 @@ pub mod multi;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod sort;
 pub mod strings;
 pub mod zset;
 
@@ -106,6 +108,7 @@ struct Entry {
 /// Every family's handlers; one line per family.
 static FAMILIES: &[&[(&str, Handler)]] = &[
     connection::COMMANDS,
+    dump::COMMANDS,
     hash::COMMANDS,
     keys::COMMANDS,
     list::COMMANDS,
@@ -114,6 +117,7 @@ static FAMILIES: &[&[(&str, Handler)]] = &[
     pubsub::COMMANDS,
     server::COMMANDS,
     set::COMMANDS,
+    sort::COMMANDS,
     strings::COMMANDS,
     zset::COMMANDS,
 ];
