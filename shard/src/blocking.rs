@@ -41,6 +41,9 @@ pub struct BlockSpec {
     pub deadline_ms: i64,
     /// `TYPE`'s name of the awaited value: "list", "zset", "stream".
     pub type_name: &'static str,
+    /// The request to re-run instead of the original, when the original's meaning
+    /// depends on the moment it blocked (XREAD's `$` becomes the ID it stood for).
+    pub rerun_argv: Option<Vec<Bytes>>,
 }
 
 /// How a blocked client's wait ended; the connection task writes `reply` as-is.
@@ -201,7 +204,7 @@ pub fn block(srv: &mut Server, id: u64, proto: Protocol, spec: BlockSpec, argv: 
             keys,
             deadline_ms: spec.deadline_ms,
             type_name: spec.type_name,
-            argv: argv.to_vec(),
+            argv: spec.rerun_argv.unwrap_or_else(|| argv.to_vec()),
             proto,
             notify: Rc::new(Notify::new()),
             outcome: None,

@@ -20,6 +20,7 @@ pub mod multi;
 pub mod pubsub;
 pub mod server;
 pub mod set;
+pub mod stream;
 pub mod strings;
 pub mod zset;
 
@@ -114,6 +115,7 @@ static FAMILIES: &[&[(&str, Handler)]] = &[
     pubsub::COMMANDS,
     server::COMMANDS,
     set::COMMANDS,
+    stream::COMMANDS,
     strings::COMMANDS,
     zset::COMMANDS,
 ];
