@@ -100,6 +100,15 @@ impl Blocking {
         }
     }
 
+    /// Marks every key with waiters as ready (FLUSHALL, FLUSHDB, SWAPDB), so waiters
+    /// whose key vanished are looked at again.
+    pub fn signal_all(&mut self) {
+        let keys: Vec<Sds> = self.by_key.keys().cloned().collect();
+        for k in keys {
+            self.signal_ready(&k);
+        }
+    }
+
     /// What the connection of a blocked client waits on: its wake-up and its deadline.
     pub fn wait_info(&self, id: u64) -> Option<(Rc<Notify>, i64)> {
         self.waiters
@@ -260,6 +269,16 @@ fn serve_key(srv: &mut Server, key: &Sds) {
         let now = crate::state::now_ms();
         match srv.db.peek(key, now) {
             Some(e) if e.value.type_name() == wanted => {}
+            // A consumer group lives in its stream: once the key is gone or holds
+            // another type, XREADGROUP can never be served, so its wait ends.
+            _ if wanted == "stream"
+                && w.argv.first().is_some_and(|c| c.eq_ignore_ascii_case(b"xreadgroup")) =>
+            {
+                let mut r = Reply::new(w.proto);
+                r.error("UNBLOCKED the stream key no longer exists");
+                srv.blocking.finish(id, r.buf);
+                continue;
+            }
             // Nothing (left) for this waiter; one waiting for another type may still be
             // served.
             _ => continue,

@@ -421,6 +421,9 @@ pub fn call(
     let threshold = srv.config.latency_monitor_threshold;
     srv.latency.add_if_needed(threshold, event, usec / 1000);
     if srv.dirty != dirty_before {
+        if matches!(spec.name, "flushall" | "flushdb" | "swapdb") {
+            srv.blocking.signal_all();
+        }
         if !flushed.is_empty() {
             multi::touch_flushed(srv, &flushed);
         }

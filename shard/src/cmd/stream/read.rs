@@ -175,6 +175,9 @@ fn read(ctx: &mut Ctx<'_>, argv: &[Bytes], a: ReadArgs) -> CmdResult {
         let s = lookup(&mut ctx.srv.db, key, now)?;
         if let Some((group, _)) = &a.group {
             if s.is_none_or(|s| !s.groups.contains_key(&group[..])) {
+                if serving_key(ctx).is_some() {
+                    return Err("NOGROUP the consumer group this client was blocked on no longer exists".into());
+                }
                 return Err(CmdError::Owned(format!(
                     "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
                     String::from_utf8_lossy(key),

@@ -92,7 +92,12 @@ impl Stream {
         let new_id = match id {
             None => StreamId::next_after(self.last_id, now_ms),
             Some((id, true)) => Some(id),
-            Some((id, false)) if id.ms == self.last_id.ms => self.last_id.incr(),
+            // Within the last ID's millisecond the sequence may not wrap into the next.
+            Some((id, false)) if id.ms == self.last_id.ms => self
+                .last_id
+                .seq
+                .checked_add(1)
+                .map(|seq| StreamId::new(id.ms, seq)),
             Some((id, false)) => Some(id),
         }
         .filter(|&id| id > self.last_id)
