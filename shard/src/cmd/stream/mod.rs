@@ -5,9 +5,11 @@
 //!   arguments and the reply shape of entries;
 //! - [`write`]: XADD, XDEL, XTRIM, XSETID;
 //! - [`read`]: XLEN, XRANGE, XREVRANGE, XREAD, XREADGROUP (blocking included);
-//! - [`group`]: XGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM;
+//! - [`group`]: XGROUP, XACK, XPENDING;
+//! - [`claim`]: XCLAIM, XAUTOCLAIM;
 //! - [`info`]: XINFO.
 
+pub mod claim;
 pub mod group;
 pub mod info;
 pub mod read;
@@ -39,6 +41,8 @@ pub static COMMANDS: &[(&str, Handler)] = &[
     ("xgroup|help", group::help),
     ("xack", group::xack),
     ("xpending", group::xpending),
+    ("xclaim", claim::xclaim),
+    ("xautoclaim", claim::xautoclaim),
     ("xinfo|stream", info::stream),
     ("xinfo|groups", info::groups),
     ("xinfo|consumers", info::consumers),

@@ -74,6 +74,35 @@ impl Group {
         }
     }
 
+    /// Moves the pending entry `id` to `consumer` (which must exist), creating the
+    /// entry when `create` is set; returns the entry, or None when not pending.
+    pub fn claim(&mut self, id: StreamId, consumer: &[u8], now: i64, create: bool) -> Option<&mut Nack> {
+        if !self.pel.contains_key(&id) {
+            if !create {
+                return None;
+            }
+            self.pel.insert(
+                id,
+                Nack {
+                    consumer: Sds::new(consumer),
+                    delivery_time: now,
+                    delivery_count: 1,
+                },
+            );
+        }
+        let nack = self.pel.get_mut(&id)?;
+        if &nack.consumer[..] != consumer {
+            if let Some(c) = self.consumers.get_mut(&nack.consumer) {
+                c.pel.remove(&id);
+            }
+            nack.consumer = Sds::new(consumer);
+        }
+        if let Some(c) = self.consumers.get_mut(consumer) {
+            c.pel.insert(id);
+        }
+        Some(nack)
+    }
+
     /// Acknowledges `id`; true when it was pending.
     pub fn ack(&mut self, id: StreamId) -> bool {
         let Some(nack) = self.pel.remove(&id) else {
