@@ -34,13 +34,14 @@ fn reply_lag(out: &mut Reply, meta: &Meta, g: &Group) {
     }
 }
 
-/// The radix-tree node count Redis would report: a tree of N 128-bit keys that share
-/// long prefixes has about one inner node per key above a root and leaf.
+/// The radix-tree node count Redis would report. Its tree of 128-bit keys with long
+/// shared prefixes has, in the common case, a root and a compressed prefix node plus
+/// two nodes per key; one key is a single compressed node and its leaf.
 fn rax_nodes(keys: usize) -> usize {
-    if keys == 0 {
-        1
-    } else {
-        2 * keys
+    match keys {
+        0 => 1,
+        1 => 2,
+        n => 2 * n + 2,
     }
 }
 
