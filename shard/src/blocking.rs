@@ -272,7 +272,9 @@ fn serve_key(srv: &mut Server, key: &Sds) {
             // A consumer group lives in its stream: once the key is gone or holds
             // another type, XREADGROUP can never be served, so its wait ends.
             _ if wanted == "stream"
-                && w.argv.first().is_some_and(|c| c.eq_ignore_ascii_case(b"xreadgroup")) =>
+                && w.argv
+                    .first()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(b"xreadgroup")) =>
             {
                 let mut r = Reply::new(w.proto);
                 r.error("UNBLOCKED the stream key no longer exists");

@@ -77,10 +77,16 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             delivery_time = Some(now.saturating_sub(v));
         } else if is(opt, "time") && more {
             j += 1;
-            delivery_time = Some(int_or(&argv[j], "ERR Invalid TIME option argument for XCLAIM")?);
+            delivery_time = Some(int_or(
+                &argv[j],
+                "ERR Invalid TIME option argument for XCLAIM",
+            )?);
         } else if is(opt, "retrycount") && more {
             j += 1;
-            retry = Some(int_or(&argv[j], "ERR Invalid RETRYCOUNT option argument for XCLAIM")?);
+            retry = Some(int_or(
+                &argv[j],
+                "ERR Invalid RETRYCOUNT option argument for XCLAIM",
+            )?);
         } else if is(opt, "lastid") && more {
             j += 1;
             last_id = strict_id(&argv[j])?;
@@ -143,7 +149,11 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 /// XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]
 pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let min_idle = int_or(&argv[4], "ERR Invalid min-idle-time argument for XAUTOCLAIM")?.max(0);
+    let min_idle = int_or(
+        &argv[4],
+        "ERR Invalid min-idle-time argument for XAUTOCLAIM",
+    )?
+    .max(0);
     let (mut start, ex) =
         id::parse_interval(&argv[5], 0).ok_or(CmdError::Static(id::INVALID_ID))?;
     if ex {
@@ -177,10 +187,7 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let mut cursor = start;
     let mut next = StreamId::ZERO;
     let mut dirty = 0;
-    loop {
-        let Some(g) = s.groups.get(&argv[2][..]) else {
-            break;
-        };
+    while let Some(g) = s.groups.get(&argv[2][..]) {
         let Some((&id, nack)) = g.pel.range(cursor..).next() else {
             next = StreamId::ZERO;
             break;

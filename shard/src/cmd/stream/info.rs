@@ -97,7 +97,11 @@ pub fn stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         ctx.out.raw(&out.buf);
         return Ok(());
     }
-    let limit = if count == 0 { usize::MAX } else { count as usize };
+    let limit = if count == 0 {
+        usize::MAX
+    } else {
+        count as usize
+    };
     let entries: Vec<_> = s.entries().take(limit).collect();
     out.bulk(b"entries");
     out.array(entries.len());

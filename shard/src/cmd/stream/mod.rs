@@ -7,7 +7,7 @@
 //! - [`read`]: XLEN, XRANGE, XREVRANGE, XREAD, XREADGROUP (blocking included);
 //! - [`group`]: XGROUP, XACK, XPENDING;
 //! - [`claim`]: XCLAIM, XAUTOCLAIM;
-//! - [`info`]: XINFO.
+//! - [`info`]: XINFO and its subcommands.
 
 pub mod claim;
 pub mod group;

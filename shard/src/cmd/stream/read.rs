@@ -68,7 +68,11 @@ fn range(ctx: &mut Ctx<'_>, argv: &[Bytes], rev: bool) -> CmdResult {
         ctx.out.null_array();
         return Ok(());
     }
-    let limit = if count < 0 { usize::MAX } else { count as usize };
+    let limit = if count < 0 {
+        usize::MAX
+    } else {
+        count as usize
+    };
     let mut body = Reply::new(ctx.client.proto);
     let mut n = 0;
     for (id, fields) in s.range(start, end, rev).take(limit) {
@@ -121,7 +125,7 @@ fn parse_read(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs, CmdError> {
             i += 1;
             a.count = super::int_arg(&argv[i])?.max(0) as usize;
         } else if is(o, "streams") && more > 0 {
-            if more % 2 != 0 {
+            if !more.is_multiple_of(2) {
                 return Err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.".into());
             }
             streams_at = Some(i + 1);
@@ -176,7 +180,10 @@ fn read(ctx: &mut Ctx<'_>, argv: &[Bytes], a: ReadArgs) -> CmdResult {
         if let Some((group, _)) = &a.group {
             if s.is_none_or(|s| !s.groups.contains_key(&group[..])) {
                 if serving_key(ctx).is_some() {
-                    return Err("NOGROUP the consumer group this client was blocked on no longer exists".into());
+                    return Err(
+                        "NOGROUP the consumer group this client was blocked on no longer exists"
+                            .into(),
+                    );
                 }
                 return Err(CmdError::Owned(format!(
                     "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",

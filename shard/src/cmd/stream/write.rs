@@ -93,7 +93,11 @@ fn parse_trim_args(
         }
     } else if a.approx {
         let l = 100i64.saturating_mul(max_entries);
-        a.limit = if l <= 0 { 10_000 } else { l.min(1_000_000) as u64 };
+        a.limit = if l <= 0 {
+            10_000
+        } else {
+            l.min(1_000_000) as u64
+        };
     } else {
         a.limit = 0;
     }

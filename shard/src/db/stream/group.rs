@@ -76,19 +76,19 @@ impl Group {
 
     /// Moves the pending entry `id` to `consumer` (which must exist), creating the
     /// entry when `create` is set; returns the entry, or None when not pending.
-    pub fn claim(&mut self, id: StreamId, consumer: &[u8], now: i64, create: bool) -> Option<&mut Nack> {
-        if !self.pel.contains_key(&id) {
-            if !create {
-                return None;
-            }
-            self.pel.insert(
-                id,
-                Nack {
-                    consumer: Sds::new(consumer),
-                    delivery_time: now,
-                    delivery_count: 1,
-                },
-            );
+    pub fn claim(
+        &mut self,
+        id: StreamId,
+        consumer: &[u8],
+        now: i64,
+        create: bool,
+    ) -> Option<&mut Nack> {
+        if create {
+            self.pel.entry(id).or_insert_with(|| Nack {
+                consumer: Sds::new(consumer),
+                delivery_time: now,
+                delivery_count: 1,
+            });
         }
         let nack = self.pel.get_mut(&id)?;
         if &nack.consumer[..] != consumer {

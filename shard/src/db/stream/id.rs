@@ -94,7 +94,12 @@ pub fn parse(arg: &[u8], missing_seq: u64, strict: bool, allow_seq_star: bool) -
     if arg.len() > 127 {
         return None;
     }
-    let given = |id| Some(Parsed { id, seq_given: true });
+    let given = |id| {
+        Some(Parsed {
+            id,
+            seq_given: true,
+        })
+    };
     match arg {
         b"-" if !strict => return given(StreamId::ZERO),
         b"+" if !strict => return given(StreamId::MAX),
@@ -159,7 +164,10 @@ mod tests {
         let star = parse(b"7-*", 0, true, true);
         assert_eq!(star.map(|p| p.seq_given), Some(false));
         assert_eq!(parse(b"7-*", 0, true, false), None);
-        assert_eq!(parse_interval(b"(1-0", 0), Some((StreamId::new(1, 0), true)));
+        assert_eq!(
+            parse_interval(b"(1-0", 0),
+            Some((StreamId::new(1, 0), true))
+        );
         assert_eq!(parse_interval(b"(-", 0), None);
     }
 
@@ -167,10 +175,7 @@ mod tests {
     fn ordering_and_steps() {
         assert!(StreamId::new(1, 5) < StreamId::new(2, 0));
         assert!(StreamId::new(2, 0) < StreamId::new(2, 1));
-        assert_eq!(
-            StreamId::new(1, u64::MAX).incr(),
-            Some(StreamId::new(2, 0))
-        );
+        assert_eq!(StreamId::new(1, u64::MAX).incr(), Some(StreamId::new(2, 0)));
         assert_eq!(StreamId::MAX.incr(), None);
         assert_eq!(StreamId::ZERO.decr(), None);
         assert_eq!(StreamId::new(2, 0).decr(), Some(StreamId::new(1, u64::MAX)));

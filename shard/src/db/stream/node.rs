@@ -108,7 +108,12 @@ impl Node {
         let mut size = int_size(if same { 2 } else { 0 }) + int_size(ms) + int_size(seq);
         let mut count = 3 + n as i64;
         if same {
-            size += fields.iter().skip(1).step_by(2).map(|v| str_size(v)).sum::<usize>();
+            size += fields
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .map(|v| str_size(v))
+                .sum::<usize>();
         } else {
             size += int_size(n as i64) + fields.iter().map(|v| str_size(v)).sum::<usize>();
             count += n as i64 + 1;
