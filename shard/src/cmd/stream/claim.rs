@@ -231,7 +231,7 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
     }
     ctx.srv.dirty += dirty;
-    let mut head = shoal_proto::Reply::new(ctx.client.proto);
+    let mut head = super::scratch(ctx.out);
     head.array(3);
     reply_id(&mut head, next);
     ctx.out.raw(&head.buf);

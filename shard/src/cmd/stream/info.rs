@@ -65,10 +65,9 @@ pub fn stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             }
         }
     }
-    let proto = ctx.client.proto;
+    let mut out = super::scratch(ctx.out);
     let s = stream_at(ctx, &argv[2])?;
     let meta = s.meta();
-    let mut out = Reply::new(proto);
     out.map(if full { 9 } else { 10 });
     out.bulk(b"length");
     out.int(s.len() as i64);
@@ -160,10 +159,9 @@ pub fn stream(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 /// XINFO GROUPS key
 pub fn groups(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let proto = ctx.client.proto;
+    let mut out = super::scratch(ctx.out);
     let s = stream_at(ctx, &argv[2])?;
     let meta = s.meta();
-    let mut out = Reply::new(proto);
     out.array(s.groups.len());
     for (name, g) in &s.groups {
         out.map(6);
@@ -186,8 +184,8 @@ pub fn groups(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 
 /// XINFO CONSUMERS key group
 pub fn consumers(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
-    let proto = ctx.client.proto;
     let now = ctx.now;
+    let mut out = super::scratch(ctx.out);
     let s = stream_at(ctx, &argv[2])?;
     let Some(g) = s.groups.get(&argv[3][..]) else {
         return Err(CmdError::Owned(format!(
@@ -196,7 +194,6 @@ pub fn consumers(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             String::from_utf8_lossy(&argv[2])
         )));
     };
-    let mut out = Reply::new(proto);
     out.array(g.consumers.len());
     for (name, c) in &g.consumers {
         out.map(3);

@@ -15,6 +15,9 @@ pub mod info;
 pub mod read;
 pub mod write;
 
+#[cfg(test)]
+mod script_tests;
+
 use bytes::Bytes;
 use shoal_proto::Reply;
 
@@ -90,6 +93,16 @@ pub fn node_limits(ctx: &Ctx<'_>) -> NodeLimits {
         max_bytes: ctx.srv.config.stream_node_max_bytes,
         max_entries: ctx.srv.config.stream_node_max_entries,
     }
+}
+
+/// An empty reply in the protocol of `like`, for parts whose length is known only
+/// once written.
+pub fn scratch(like: &Reply) -> Reply {
+    Reply::new(if like.is_resp3() {
+        shoal_proto::Protocol::Resp3
+    } else {
+        shoal_proto::Protocol::Resp2
+    })
 }
 
 pub fn reply_id(out: &mut Reply, id: StreamId) {

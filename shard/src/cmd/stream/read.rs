@@ -73,7 +73,7 @@ fn range(ctx: &mut Ctx<'_>, argv: &[Bytes], rev: bool) -> CmdResult {
     } else {
         count as usize
     };
-    let mut body = Reply::new(ctx.client.proto);
+    let mut body = super::scratch(ctx.out);
     let mut n = 0;
     for (id, fields) in s.range(start, end, rev).take(limit) {
         reply_entry(&mut body, id, fields);
@@ -213,7 +213,7 @@ fn read(ctx: &mut Ctx<'_>, argv: &[Bytes], a: ReadArgs) -> CmdResult {
         (0, Some(_)) => BLOCKED_DEFAULT_COUNT,
         (c, _) => c,
     };
-    let mut body = Reply::new(ctx.client.proto);
+    let mut body = super::scratch(ctx.out);
     let mut n = 0;
     for (key, &gt) in a.keys.iter().zip(&after) {
         if served.as_deref().is_some_and(|k| k != &key[..]) {
@@ -356,11 +356,7 @@ fn read_group_one(
         let mut ids = Vec::new();
         {
             let entries = s.range(start, StreamId::MAX, false).take(limit);
-            let mut tmp = Reply::new(if body.is_resp3() {
-                shoal_proto::Protocol::Resp3
-            } else {
-                shoal_proto::Protocol::Resp2
-            });
+            let mut tmp = super::scratch(body);
             for (id, fields) in entries {
                 reply_entry(&mut tmp, id, fields);
                 ids.push(id);
