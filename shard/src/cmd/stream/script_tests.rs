@@ -125,3 +125,67 @@ const RESP3: &[(&str, &[u8])] = &[
     ("XGROUP DESTROY s g", b":1\r\n"),
     ("TYPE s", b"+stream\r\n"),
 ];
+
+fn exec(srv: &mut Server, client: &mut Client, line: &[Vec<u8>]) -> Vec<u8> {
+    let argv: Vec<Bytes> = line.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+    let mut out = Reply::new(Protocol::Resp2);
+    crate::cmd::execute(srv, client, &mut out, &argv);
+    out.buf.to_vec()
+}
+
+fn words(line: &str) -> Vec<Vec<u8>> {
+    line.split(' ').map(|w| w.as_bytes().to_vec()).collect()
+}
+
+#[test]
+fn rewrite_commands_rebuild_the_stream() {
+    let mut a = Server::new(ShardConfig::default());
+    let mut ca = Client::new(1, "127.0.0.1:1".into(), "127.0.0.1:2".into(), false, true);
+    for line in [
+        "XADD s 1-0 a 1",
+        "XADD s 2-0 b 2 c 3",
+        "XADD s 3-0 a 4",
+        "XADD s 4-0 a 5",
+        "XGROUP CREATE s g 0",
+        "XGROUP CREATE s h $",
+        "XREADGROUP GROUP g alice COUNT 2 STREAMS s >",
+        "XREADGROUP GROUP g bob NOACK COUNT 1 STREAMS s >",
+        "XGROUP CREATECONSUMER s h carol",
+        "XDEL s 3-0",
+    ] {
+        exec(&mut a, &mut ca, &words(line));
+    }
+    let mut cmds = Vec::new();
+    match a.db.get(b"s", 0) {
+        Some(crate::db::Value::Stream(s)) => {
+            crate::db::stream::rewrite::commands(b"s", s, |argv| cmds.push(argv))
+        }
+        _ => panic!("no stream"),
+    }
+    let mut b = Server::new(ShardConfig::default());
+    let mut cb = Client::new(2, "127.0.0.1:1".into(), "127.0.0.1:2".into(), false, true);
+    for argv in &cmds {
+        let reply = exec(&mut b, &mut cb, argv);
+        assert!(
+            !reply.starts_with(b"-"),
+            "{:?}",
+            String::from_utf8_lossy(&reply)
+        );
+    }
+    for probe in [
+        "XRANGE s - +",
+        "XINFO STREAM s",
+        "XINFO GROUPS s",
+        "XPENDING s g",
+    ] {
+        let (x, y) = (
+            exec(&mut a, &mut ca, &words(probe)),
+            exec(&mut b, &mut cb, &words(probe)),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&x),
+            String::from_utf8_lossy(&y),
+            "{probe}"
+        );
+    }
+}

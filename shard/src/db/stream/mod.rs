@@ -4,6 +4,7 @@
 //! - [`id`]: entry IDs and their parsing.
 //! - [`group`]: consumer groups, consumers and pending entries.
 //! - [`node`]: a node's entries and the listpack size Redis would give it.
+//! - [`rewrite`]: the commands that rebuild a stream (AOF rewrite).
 //!
 //! Entries live in nodes keyed by their first ("master") ID, as Redis keeps them in
 //! listpacks under a radix tree. The grouping is visible to clients: approximate
@@ -14,6 +15,7 @@
 pub mod group;
 pub mod id;
 mod node;
+pub mod rewrite;
 
 use std::collections::BTreeMap;
 
