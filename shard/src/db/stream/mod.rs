@@ -322,8 +322,12 @@ impl Meta {
         }
         if self.max_deleted_id.is_zero() || self.max_deleted_id < self.first_id {
             match id.cmp(&self.first_id) {
-                std::cmp::Ordering::Less => return Some(self.entries_added - self.length),
-                std::cmp::Ordering::Equal => return Some(self.entries_added - self.length + 1),
+                std::cmp::Ordering::Less => {
+                    return Some(self.entries_added.saturating_sub(self.length))
+                }
+                std::cmp::Ordering::Equal => {
+                    return Some(self.entries_added.saturating_sub(self.length) + 1)
+                }
                 std::cmp::Ordering::Greater => {}
             }
         }
