@@ -41,6 +41,9 @@ pub struct BlockSpec {
     pub deadline_ms: i64,
     /// `TYPE`'s name of the awaited value: "list", "zset", "stream".
     pub type_name: &'static str,
+    /// The request to re-run instead of the original, when the original's meaning
+    /// depends on the moment it blocked (XREAD's `$` becomes the ID it stood for).
+    pub rerun_argv: Option<Vec<Bytes>>,
 }
 
 /// How a blocked client's wait ended; the connection task writes `reply` as-is.
@@ -94,6 +97,15 @@ impl Blocking {
             let k = Sds::new(key);
             self.ready_set.insert(k.clone());
             self.ready.push(k);
+        }
+    }
+
+    /// Marks every key with waiters as ready (FLUSHALL, FLUSHDB, SWAPDB), so waiters
+    /// whose key vanished are looked at again.
+    pub fn signal_all(&mut self) {
+        let keys: Vec<Sds> = self.by_key.keys().cloned().collect();
+        for k in keys {
+            self.signal_ready(&k);
         }
     }
 
@@ -201,7 +213,7 @@ pub fn block(srv: &mut Server, id: u64, proto: Protocol, spec: BlockSpec, argv: 
             keys,
             deadline_ms: spec.deadline_ms,
             type_name: spec.type_name,
-            argv: argv.to_vec(),
+            argv: spec.rerun_argv.unwrap_or_else(|| argv.to_vec()),
             proto,
             notify: Rc::new(Notify::new()),
             outcome: None,
@@ -257,6 +269,18 @@ fn serve_key(srv: &mut Server, key: &Sds) {
         let now = crate::state::now_ms();
         match srv.db.peek(key, now) {
             Some(e) if e.value.type_name() == wanted => {}
+            // A consumer group lives in its stream: once the key is gone or holds
+            // another type, XREADGROUP can never be served, so its wait ends.
+            _ if wanted == "stream"
+                && w.argv
+                    .first()
+                    .is_some_and(|c| c.eq_ignore_ascii_case(b"xreadgroup")) =>
+            {
+                let mut r = Reply::new(w.proto);
+                r.error("UNBLOCKED the stream key no longer exists");
+                srv.blocking.finish(id, r.buf);
+                continue;
+            }
             // Nothing (left) for this waiter; one waiting for another type may still be
             // served.
             _ => continue,

@@ -22,6 +22,7 @@ pub mod pubsub;
 pub mod server;
 pub mod set;
 pub mod sort;
+pub mod stream;
 pub mod strings;
 pub mod zset;
 
@@ -118,6 +119,7 @@ static FAMILIES: &[&[(&str, Handler)]] = &[
     server::COMMANDS,
     set::COMMANDS,
     sort::COMMANDS,
+    stream::COMMANDS,
     strings::COMMANDS,
     zset::COMMANDS,
 ];
@@ -426,6 +428,9 @@ pub fn call(
     let threshold = srv.config.latency_monitor_threshold;
     srv.latency.add_if_needed(threshold, event, usec / 1000);
     if srv.dirty != dirty_before {
+        if matches!(spec.name, "flushall" | "flushdb" | "swapdb") {
+            srv.blocking.signal_all();
+        }
         if !flushed.is_empty() {
             multi::touch_flushed(srv, &flushed);
         }
@@ -437,7 +442,14 @@ pub fn call(
 /// Re-runs the command of a blocked client whose key became ready.
 pub fn rerun_blocked(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
     match resolve(args) {
-        Ok((spec, handler)) => call(srv, client, out, spec, handler, args, now_ms()),
+        Ok((spec, handler)) => {
+            call(srv, client, out, spec, handler, args, now_ms());
+            // The waiter's command was counted once, when it blocked; serving it (or
+            // finding it must wait on) is the same call, as in Redis's statistics.
+            if let Some(stat) = srv.stats.commands.get_mut(spec.name) {
+                stat.calls = stat.calls.saturating_sub(1);
+            }
+        }
         Err(e) => reply_error(srv, out, &e),
     }
 }

@@ -16,6 +16,7 @@ pub mod hash;
 pub mod list;
 pub mod sds;
 pub mod set;
+pub mod stream;
 pub mod value;
 pub mod zset;
 

@@ -227,6 +227,8 @@ pub fn object(r: &mut Reader<'_>, ty: u8, limits: &Limits) -> Result<Value, Erro
         Value::Set(s) => s.is_empty(),
         Value::ZSet(z) => z.is_empty(),
         Value::Hash(h) => h.is_empty(),
+        // Stream payloads are refused above, before any value is built.
+        Value::Stream(_) => false,
     };
     if empty {
         return Err(Error::Format);

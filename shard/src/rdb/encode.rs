@@ -58,7 +58,7 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// The type byte and the encoded value.
-pub fn object(out: &mut Vec<u8>, v: &Value) {
+pub fn object(out: &mut Vec<u8>, v: &Value) -> Result<(), super::Error> {
     match v {
         Value::Str(s) => {
             out.push(types::STRING);
@@ -94,5 +94,9 @@ pub fn object(out: &mut Vec<u8>, v: &Value) {
                 string(out, val);
             }
         }
+        // Streams have no RDB encoding here yet; DUMP refuses them rather than emit a
+        // payload Redis could not load.
+        Value::Stream(_) => return Err(super::Error::Unsupported),
     }
+    Ok(())
 }

@@ -73,14 +73,15 @@ pub struct Limits {
     pub zset: zset::Limits,
 }
 
-/// DUMP's payload for `v`.
-pub fn dump(v: &Value) -> Vec<u8> {
+/// DUMP's payload for `v`, or `Unsupported` for a type with no RDB encoding here yet
+/// (streams).
+pub fn dump(v: &Value) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
-    encode::object(&mut out, v);
+    encode::object(&mut out, v)?;
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64::crc64(0, &out);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
+    Ok(out)
 }
 
 /// Checks a payload's version and checksum.

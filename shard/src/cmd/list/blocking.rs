@@ -31,6 +31,7 @@ fn wait(ctx: &mut Ctx<'_>, keys: Vec<Bytes>, deadline_ms: i64) {
         keys,
         deadline_ms,
         type_name: "list",
+        rerun_argv: None,
     });
 }
 

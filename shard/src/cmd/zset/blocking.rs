@@ -41,6 +41,7 @@ fn pop_or_wait(
         keys: keys.to_vec(),
         deadline_ms,
         type_name: "zset",
+        rerun_argv: None,
     });
     Ok(())
 }
