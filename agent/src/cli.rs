@@ -8,8 +8,6 @@ use shoal_shard::ShardConfig;
 
 /// `EX_USAGE`: bad flags or configuration.
 const EX_USAGE: u8 = 64;
-/// `EX_SOFTWARE`: the shard failed while running.
-const EX_SOFTWARE: u8 = 70;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +43,12 @@ struct ShardArgs {
     requirepass: Option<String>,
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// Keep an append-only file in DATA_DIR/appendonlydir.
+    #[arg(long, default_value = "no", value_parser = ["yes", "no"])]
+    appendonly: String,
+    /// When a write is synced: always (before its reply), everysec, or no.
+    #[arg(long, default_value = "everysec", value_parser = ["always", "everysec", "no"])]
+    appendfsync: String,
 }
 
 pub fn main() -> ExitCode {
@@ -74,6 +78,9 @@ fn run_shard(args: ShardArgs) -> ExitCode {
         data_dir: args.data_dir,
         cpu: args.cpu,
         requirepass: args.requirepass.map(String::into_bytes),
+        appendonly: args.appendonly == "yes",
+        appendfsync: shoal_shard::config::AppendFsync::from_name(&args.appendfsync)
+            .unwrap_or(shoal_shard::config::AppendFsync::Everysec),
         ..ShardConfig::default()
     };
     match shoal_shard::run(config) {
@@ -81,7 +88,7 @@ fn run_shard(args: ShardArgs) -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "shard failed");
             eprintln!("shoal shard: {e}");
-            ExitCode::from(EX_SOFTWARE)
+            ExitCode::from(e.exit_code())
         }
     }
 }
