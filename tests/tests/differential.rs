@@ -116,7 +116,6 @@ fn strings_keys_expiry() {
 
 // Enabled when the family lands.
 #[test]
-#[ignore = "enabled when the hash family lands"]
 fn hashes() {
     check("hashes", 2_500);
 }
@@ -129,7 +128,6 @@ fn lists() {
 
 // Enabled when the family lands.
 #[test]
-#[ignore = "enabled when the set family lands"]
 fn sets() {
     check("sets", 2_500);
 }
@@ -142,7 +140,6 @@ fn zsets() {
 
 // Enabled when every family above has landed.
 #[test]
-#[ignore = "enabled when the strings, keys, hash, list, set and sorted-set families land"]
 fn mixed_types() {
     check("mixed", 2_500);
 }

@@ -23,12 +23,14 @@
 
 pub mod args;
 pub mod connection;
+pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod multi;
 pub mod persist;
 pub mod pubsub;
 pub mod server;
+pub mod set;
 pub mod strings;
 pub mod zset;
 
@@ -142,6 +144,7 @@ struct Entry {
 /// Every family's handlers; one line per family.
 static FAMILIES: &[&[(&str, Handler)]] = &[
     connection::COMMANDS,
+    hash::COMMANDS,
     keys::COMMANDS,
     list::COMMANDS,
     list::blocking::COMMANDS,
@@ -149,6 +152,7 @@ static FAMILIES: &[&[(&str, Handler)]] = &[
     persist::COMMANDS,
     pubsub::COMMANDS,
     server::COMMANDS,
+    set::COMMANDS,
     strings::COMMANDS,
     zset::COMMANDS,
 ];

@@ -53,9 +53,8 @@ impl Aggregate {
 }
 
 /// The members of a plain set, each of which takes part with score 1.0.
-fn set_members(_set: &Set) -> Vec<Sds> {
-    // The plain set type carries no members in this build.
-    Vec::new()
+fn set_members(set: &Set) -> Vec<Sds> {
+    set.iter().map(|m| m.to_sds()).collect()
 }
 
 enum Src<'a> {
