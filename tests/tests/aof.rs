@@ -598,7 +598,22 @@ fn redis_loads_a_shards_appendonlydir() {
     c.cmd(&["INCR", "n"]);
     c.cmd(&["EXEC"]);
     assert!(ok(&c.cmd(&["SET", "x", "1"])));
+    c.cmd(&["SADD", "st", "a", "b", "c", "d", "e"]);
+    c.cmd(&["HSET", "h", "f", "1", "g", "2"]);
     c.cmd(&["BGREWRITEAOF"]);
+    thread::sleep(Duration::from_millis(300));
+    // Chance picks the members; the AOF must record which.
+    c.cmd(&["SPOP", "st"]);
+    c.cmd(&["SPOP", "st", "2"]);
+    c.cmd(&["HINCRBYFLOAT", "h", "f", "0.25"]);
+    let sorted = |r: Reply| match r {
+        Reply::Array(mut v) | Reply::Set(mut v) => {
+            v.sort_by_key(|x| format!("{x:?}"));
+            v
+        }
+        other => panic!("{other:?}"),
+    };
+    let members = sorted(c.cmd(&["SMEMBERS", "st"]));
     thread::sleep(Duration::from_millis(300));
     c.cmd(&["SET", "after", "rewrite"]);
     let dbsize = c.cmd(&["DBSIZE"]);
@@ -653,6 +668,9 @@ fn redis_loads_a_shards_appendonlydir() {
     );
     assert_eq!(r.cmd(&["ZSCORE", "z", "n"]), bulk("-inf"));
     assert!(matches!(r.cmd(&["PTTL", "s"]), Reply::Int(n) if n > 1000));
+    assert_eq!(sorted(r.cmd(&["SMEMBERS", "st"])), members);
+    assert_eq!(r.cmd(&["HGET", "h", "f"]), bulk("1.25"));
+    assert_eq!(r.cmd(&["HGET", "h", "g"]), bulk("2"));
     let _ = redis.kill();
     let _ = redis.wait();
 }

@@ -5,6 +5,7 @@
 //! - relative expiries (SET EX/PX/EXAT, SETEX, PSETEX, EXPIRE, PEXPIRE, EXPIREAT, GETEX)
 //!   become PXAT/PEXPIREAT with the absolute time, or DEL when the key is gone;
 //! - INCRBYFLOAT becomes SET key value KEEPTTL (float formatting must not drift on replay);
+//! - HINCRBYFLOAT becomes HSET key field value;
 //! - GETDEL becomes DEL.
 //!
 //! A handler that knows better uses `Ctx::propagate_as` / `also_propagate` /
@@ -59,6 +60,20 @@ pub fn rewrite(db: &Db, name: &str, args: &[Bytes]) -> Option<Vec<Vec<Bytes>>> {
             ]]),
             _ => None,
         },
+        "hincrbyfloat" => {
+            let field = args.get(2)?;
+            match db.value_ref(key) {
+                Some(Value::Hash(h)) => h.get(field).map(|v| {
+                    vec![vec![
+                        b("HSET"),
+                        key.clone(),
+                        field.clone(),
+                        Bytes::copy_from_slice(v),
+                    ]]
+                }),
+                _ => None,
+            }
+        }
         _ => None,
     }
 }

@@ -79,12 +79,37 @@ fn one(out: &mut Encoded, key: &Sds, entry: &Entry, at: Option<i64>) {
 }
 
 /// Hashes and sets.
-fn collections(_out: &mut Encoded, key: &[u8], value: &Value) {
-    tracing::warn!(
-        key = %String::from_utf8_lossy(key),
-        kind = value.type_name(),
-        "AOF rewrite cannot serialize this type yet"
-    );
+fn collections(out: &mut Encoded, key: &[u8], value: &Value) {
+    match value {
+        Value::Hash(h) => {
+            let pairs: Vec<(&[u8], &[u8])> = h.iter().collect();
+            for part in pairs.chunks(BATCH) {
+                let mut cmd: Vec<&[u8]> = Vec::with_capacity(part.len() * 2 + 2);
+                cmd.push(b"HSET");
+                cmd.push(key);
+                for (f, v) in part {
+                    cmd.push(f);
+                    cmd.push(v);
+                }
+                out.push(&cmd);
+            }
+        }
+        Value::Set(set) => {
+            let members: Vec<Bytes> = set
+                .iter()
+                .map(|m| m.with_bytes(Bytes::copy_from_slice))
+                .collect();
+            for part in members.chunks(BATCH) {
+                let mut cmd: Vec<&[u8]> = Vec::with_capacity(part.len() + 2);
+                cmd.push(b"SADD");
+                cmd.push(key);
+                cmd.extend(part.iter().map(|m| &m[..]));
+                out.push(&cmd);
+            }
+        }
+        // Strings, lists and sorted sets are handled by the caller.
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -111,5 +136,19 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("gone"), "{text}");
+    }
+
+    #[test]
+    fn collections_are_batched() {
+        let mut db = Db::new();
+        let mut set = crate::db::set::Set::new();
+        for i in 0..(BATCH as i64 + 1) {
+            set.add(i.to_string().as_bytes(), 512);
+        }
+        db.set(b"s", Value::Set(Box::new(set)), false);
+        let enc = keyspace(&db, 0);
+        assert_eq!(enc.commands, 2, "65 members need two SADDs");
+        let text = String::from_utf8_lossy(&enc.chunks[0]).into_owned();
+        assert!(text.starts_with("*66\r\n$4\r\nSADD\r\n"), "{text}");
     }
 }
