@@ -123,7 +123,25 @@ fn restart_keeps_data_and_absolute_expiries() {
         Reply::Int(n) => n,
         other => panic!("{other:?}"),
     };
+    c.cmd(&["MULTI"]);
+    c.cmd(&["INCR", "n"]);
+    c.cmd(&["INCR", "n"]);
+    assert_eq!(
+        c.cmd(&["EXEC"]),
+        Reply::Array(vec![Reply::Int(1), Reply::Int(2)])
+    );
     assert_eq!(s.term().and_then(|st| st.code()), Some(0), "{}", s.log());
+    let aof: Vec<u8> = std::fs::read_dir(s.aof_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".incr.aof"))
+        .flat_map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    let text = String::from_utf8_lossy(&aof).replace("\r\n", " ");
+    assert!(
+        text.contains("*1 $5 MULTI *2 $4 INCR $1 n *2 $4 INCR $1 n *1 $4 EXEC"),
+        "{text}"
+    );
     // Time passes between runs: a relative expiry replayed as-is would move.
     thread::sleep(Duration::from_millis(1100));
     s.restart();

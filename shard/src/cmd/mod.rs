@@ -488,10 +488,11 @@ pub fn call(
         }
     }
     if is_exec {
+        // Out of the transaction first, or the EXEC would open another MULTI.
+        srv.persist.in_exec = false;
         if std::mem::take(&mut srv.persist.multi_open) {
             srv.persist.append(&["EXEC"]);
         }
-        srv.persist.in_exec = false;
     }
     after_expiry(srv);
 }
