@@ -19,6 +19,7 @@
 //!   command to record several, e.g. SPOP → SREM of the popped members);
 //! - `ctx.also_propagate(argv)`: record this after the request (or its replacement);
 //! - `ctx.no_propagate()`: record nothing.
+//!
 //! Inside EXEC the recorded commands are wrapped in MULTI … EXEC.
 
 pub mod args;

@@ -6,7 +6,11 @@
 //!   become PXAT/PEXPIREAT with the absolute time, or DEL when the key is gone;
 //! - INCRBYFLOAT becomes SET key value KEEPTTL (float formatting must not drift on replay);
 //! - HINCRBYFLOAT becomes HSET key field value;
-//! - GETDEL becomes DEL.
+//! - GETDEL becomes DEL;
+//! - a blocking pop (run at once, or served later) becomes its non-blocking form: BLPOP →
+//!   LMPOP … LEFT COUNT 1 (the same "first non-empty key" rule), BZPOPMIN → ZMPOP … MIN
+//!   COUNT 1, BLMOVE → LMOVE, BRPOPLPUSH → RPOPLPUSH, BLMPOP/BZMPOP → LMPOP/ZMPOP. Replayed
+//!   on the same state they pop the same elements, and no timeout is left in the file.
 //!
 //! A handler that knows better uses `Ctx::propagate_as` / `also_propagate` /
 //! `no_propagate` (see `cmd`).
@@ -60,6 +64,37 @@ pub fn rewrite(db: &Db, name: &str, args: &[Bytes]) -> Option<Vec<Vec<Bytes>>> {
             ]]),
             _ => None,
         },
+        "blpop" | "brpop" | "bzpopmin" | "bzpopmax" => {
+            let keys = &args[1..args.len().saturating_sub(1)];
+            let (cmd, end) = match name {
+                "blpop" => ("LMPOP", "LEFT"),
+                "brpop" => ("LMPOP", "RIGHT"),
+                "bzpopmin" => ("ZMPOP", "MIN"),
+                _ => ("ZMPOP", "MAX"),
+            };
+            let mut out = Vec::with_capacity(keys.len() + 5);
+            out.push(b(cmd));
+            out.push(num(keys.len() as i64));
+            out.extend(keys.iter().cloned());
+            out.extend([b(end), b("COUNT"), b("1")]);
+            Some(vec![out])
+        }
+        "blmove" => {
+            let mut out = vec![b("LMOVE")];
+            out.extend(args.get(1..5)?.iter().cloned());
+            Some(vec![out])
+        }
+        "brpoplpush" => Some(vec![vec![
+            b("RPOPLPUSH"),
+            key.clone(),
+            args.get(2)?.clone(),
+        ]]),
+        "blmpop" | "bzmpop" => {
+            let cmd = if name == "blmpop" { "LMPOP" } else { "ZMPOP" };
+            let mut out = vec![b(cmd)];
+            out.extend(args.get(2..)?.iter().cloned());
+            Some(vec![out])
+        }
         "hincrbyfloat" => {
             let field = args.get(2)?;
             match db.value_ref(key) {
@@ -143,6 +178,23 @@ mod tests {
         let got = rewrite(&db, "setex", &argv("SETEX k 10 v")).unwrap();
         assert_eq!(text(&got), ["SET k v PXAT 1700000000123"]);
         assert!(rewrite(&db, "set", &argv("SET k v")).is_none());
+    }
+
+    #[test]
+    fn blocking_pops_become_non_blocking() {
+        let db = Db::new();
+        let t = |name, s| text(&rewrite(&db, name, &argv(s)).unwrap());
+        assert_eq!(t("blpop", "BLPOP a b 0"), ["LMPOP 2 a b LEFT COUNT 1"]);
+        assert_eq!(t("bzpopmax", "BZPOPMAX z 1.5"), ["ZMPOP 1 z MAX COUNT 1"]);
+        assert_eq!(
+            t("blmove", "BLMOVE s d LEFT RIGHT 0"),
+            ["LMOVE s d LEFT RIGHT"]
+        );
+        assert_eq!(t("brpoplpush", "BRPOPLPUSH s d 0"), ["RPOPLPUSH s d"]);
+        assert_eq!(
+            t("blmpop", "BLMPOP 0 2 a b LEFT COUNT 3"),
+            ["LMPOP 2 a b LEFT COUNT 3"]
+        );
     }
 
     #[test]
