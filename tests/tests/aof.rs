@@ -690,3 +690,91 @@ fn redis_loads_a_shards_appendonlydir() {
     let _ = redis.kill();
     let _ = redis.wait();
 }
+
+#[test]
+fn clients_get_loading_while_a_redis_written_aof_loads() {
+    let dir = TempDir::new("aof-loading");
+    let aof_dir = dir.path().join("appendonlydir");
+    std::fs::create_dir_all(&aof_dir).unwrap();
+    // As redis-server writes it: no checksum annotations.
+    std::fs::write(
+        aof_dir.join("appendonly.aof.manifest"),
+        "file appendonly.aof.1.incr.aof seq 1 type i\n",
+    )
+    .unwrap();
+    let n = 400_000;
+    let mut body = Vec::with_capacity(n * 40);
+    for i in 0..n {
+        let (k, v) = (format!("key:{i}"), format!("v{i}"));
+        body.extend_from_slice(
+            format!(
+                "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n",
+                k.len(),
+                v.len()
+            )
+            .as_bytes(),
+        );
+    }
+    std::fs::write(aof_dir.join("appendonly.aof.1.incr.aof"), &body).unwrap();
+    let mut s = AofShard::new_stopped(dir.path(), "always");
+    let mut child = s.spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut saw_loading, mut saw_info) = (false, false);
+    loop {
+        assert!(Instant::now() < deadline, "never loaded\n{}", s.log());
+        assert!(matches!(child.try_wait(), Ok(None)), "{}", s.log());
+        let Ok(mut c) = RawClient::connect(s.port) else {
+            thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        match c.cmd(&["GET", "key:7"]) {
+            Reply::Error(e) => {
+                assert_eq!(e, b"LOADING Redis is loading the dataset in memory");
+                saw_loading = true;
+                if let Reply::Bulk(info) = c.cmd(&["INFO", "persistence"]) {
+                    let info = String::from_utf8_lossy(&info).into_owned();
+                    if info.contains("loading:1\r\n") {
+                        assert!(info.contains("loading_total_bytes:"), "{info}");
+                        assert!(info.contains("loading_loaded_perc:"), "{info}");
+                        saw_info = true;
+                    }
+                }
+            }
+            r => {
+                assert_eq!(r, bulk("v7"));
+                break;
+            }
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(saw_loading && saw_info, "the load was too quick to observe");
+    let mut c = RawClient::connect(s.port).unwrap();
+    assert_eq!(c.cmd(&["DBSIZE"]), Reply::Int(n as i64));
+    let _ = child.kill();
+    let _ = child.wait();
+    s.kill9();
+}
+
+#[test]
+fn config_set_appendonly_turns_the_aof_on_and_off() {
+    let dir = TempDir::new("aof-config");
+    let mut s = AofShard::start(dir.path(), "everysec");
+    let mut c = s.client();
+    assert!(ok(&c.cmd(&["CONFIG", "SET", "appendonly", "no"])));
+    assert_eq!(s.info("aof_enabled").as_deref(), Some("0"));
+    assert!(ok(&c.cmd(&["SET", "while-off", "1"])));
+    // Turning it on writes what memory holds into a new base.
+    assert!(ok(&c.cmd(&["CONFIG", "SET", "appendonly", "yes"])));
+    assert!(ok(&c.cmd(&["CONFIG", "SET", "appendfsync", "always"])));
+    let f0 = s.info_u64("aof_fsyncs");
+    assert!(ok(&c.cmd(&["SET", "after", "2"])));
+    assert!(
+        s.info_u64("aof_fsyncs") > f0,
+        "always syncs before the reply"
+    );
+    s.kill9();
+    s.restart();
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["GET", "while-off"]), bulk("1"));
+    assert_eq!(c.cmd(&["GET", "after"]), bulk("2"));
+}
