@@ -124,6 +124,7 @@ async fn serve(config: ShardConfig) -> Result<(), ShardError> {
     }
     tracing::info!(port = config.port, bind = %config.bind, "shard ready to accept connections");
     tokio::task::spawn_local(cron(shared.clone()));
+    tokio::task::spawn_local(crate::persist::rewrite::drive(shared.clone()));
     tokio::select! {
         _ = shutdown_signal() => {}
         _ = stop.notified() => {}

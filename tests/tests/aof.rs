@@ -383,9 +383,45 @@ fn rewrite_under_load_keeps_every_increment() {
     for i in 0..2000 {
         c.cmd(&["RPUSH", &format!("list{}", i % 10), &i.to_string()]);
     }
+    // Enough keys that the rewrite's walk takes many loop turns.
+    for chunk in 0..50 {
+        let mut args = vec!["MSET".to_string()];
+        for i in 0..1000 {
+            args.push(format!("filler:{chunk}:{i}"));
+            args.push(format!("{i}"));
+        }
+        assert!(ok(&c.cmd(&args)));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let total = Arc::new(AtomicU64::new(0));
     let port = s.port;
+    // Writers to keys the walk has not reached yet: their pre-images must be what the base
+    // gets.
+    let pushed: Vec<Arc<AtomicU64>> = (0..5).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let pushers: Vec<_> = pushed
+        .iter()
+        .enumerate()
+        .map(|(t, n)| {
+            let (stop, n) = (stop.clone(), n.clone());
+            thread::spawn(move || {
+                let mut c = RawClient::connect(port).unwrap();
+                let key = format!("list{t}");
+                while !stop.load(Ordering::Relaxed) {
+                    match c.call(&["RPUSH", key.as_str(), "x"]) {
+                        Ok(f) if matches!(f.reply, Reply::Int(_)) => {
+                            n.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => break,
+                    }
+                    if c.call(&["DEL", &format!("filler:{t}:{}", n.load(Ordering::Relaxed))])
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
     let handles: Vec<_> = (0..20)
         .map(|_| {
             let (stop, total) = (stop.clone(), total.clone());
@@ -420,7 +456,7 @@ fn rewrite_under_load_keeps_every_increment() {
     assert!(s.info_u64("aof_rewrites") >= 1);
     s.kill9();
     stop.store(true, Ordering::Relaxed);
-    for h in handles {
+    for h in handles.into_iter().chain(pushers) {
         h.join().unwrap();
     }
     let acked = total.load(Ordering::Relaxed);
@@ -435,7 +471,18 @@ fn rewrite_under_load_keeps_every_increment() {
         got >= acked && got <= acked + 20,
         "counter {got}, acknowledged {acked}"
     );
-    assert_eq!(c.cmd(&["LLEN", "list3"]), Reply::Int(200));
+    for (t, n) in pushed.iter().enumerate() {
+        let n = n.load(Ordering::Relaxed) as i64;
+        match c.cmd(&["LLEN", &format!("list{t}")]) {
+            Reply::Int(len) => assert!(
+                len == 200 + n || len == 201 + n,
+                "list{t}: {len} vs 200+{n}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(c.cmd(&["LLEN", "list7"]), Reply::Int(200));
+    assert_eq!(c.cmd(&["GET", "filler:49:999"]), bulk("999"));
 }
 
 #[test]

@@ -445,6 +445,9 @@ pub fn call(
     } else {
         Vec::new()
     };
+    if srv.persist.rewrite.walk.is_some() && spec.flags.has(shoal_proto::Flags::WRITE) {
+        crate::persist::walk::before_write(srv, spec, args);
+    }
     let mark = out.len();
     let is_exec = spec.name == "exec";
     if is_exec {

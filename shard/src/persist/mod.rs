@@ -9,6 +9,7 @@
 //!   absolute, results of non-deterministic commands, MULTI/EXEC around a transaction).
 //! - [`serialize`]: the keyspace as commands, for a new base file.
 //! - [`info`]: INFO persistence.
+//! - [`walk`]: the point-in-time keyspace walk of a rewrite, with pre-images.
 //! - [`rewrite`]: BGREWRITEAOF, the automatic trigger and the cron's recovery.
 
 pub mod info;
@@ -16,6 +17,7 @@ pub mod load;
 pub mod propagate;
 pub mod rewrite;
 pub mod serialize;
+pub mod walk;
 
 use std::time::Instant;
 

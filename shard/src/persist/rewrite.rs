@@ -1,9 +1,9 @@
 //! Rewrites: BGREWRITEAOF and the automatic trigger write a new base off the loop thread;
 //! the cron finishes them, and recovers a poisoned writer under `everysec`/`no`.
 //!
-//! The point-in-time view is taken by encoding the keyspace on the loop thread right after
-//! `rewrite_start` switched appends to a new incr file (memory-bound, no disk I/O); the
-//! helper thread writes and syncs the encoded base.
+//! The point-in-time view is the keyspace at `rewrite_start` (which switches appends to a
+//! new incr file), serialized a slice per loop turn by [`super::walk`]; a helper thread
+//! writes and syncs the base as the slices arrive.
 
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::Instant;
@@ -12,10 +12,15 @@ use crate::aof::{AofError, Rewrite};
 use crate::state::{now_ms, Server};
 
 use super::serialize::{self, Encoded};
+use super::walk::{Msg, Walk};
 
 /// Rewrite bookkeeping for INFO persistence.
 pub struct RewriteState {
     running: Option<Running>,
+    /// The keyspace walk feeding the running rewrite's base.
+    pub walk: Option<super::walk::Walk>,
+    /// Wakes the task that drives the walk.
+    pub kick: std::rc::Rc<tokio::sync::Notify>,
     /// Requested while another was running; starts when that one ends.
     pub scheduled: bool,
     pub rewrites: u64,
@@ -31,6 +36,8 @@ impl Default for RewriteState {
     fn default() -> Self {
         RewriteState {
             running: None,
+            walk: None,
+            kick: Default::default(),
             scheduled: false,
             rewrites: 0,
             consecutive_failures: 0,
@@ -89,12 +96,22 @@ pub fn start(srv: &mut Server) -> Result<(), String> {
         return Ok(());
     };
     let mut rw = aof.rewrite_start().map_err(|e| format!("ERR {e}"))?;
-    let enc = serialize::keyspace(&srv.db, now_ms());
+    let (parts_tx, parts) = mpsc::channel::<Msg>();
     let (tx, rx) = mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("shoal-aof-rewrite".into())
         .spawn(move || {
-            let res = rw.write_base(|w| write_encoded(w, &enc)).map(|_| rw);
+            let res = rw
+                .write_base(|w| {
+                    for msg in parts {
+                        match msg {
+                            Msg::Part(enc) => write_encoded(w, &enc)?,
+                            Msg::End => return Ok(()),
+                        }
+                    }
+                    Err(AofError::Rewrite("the keyspace walk was abandoned".into()))
+                })
+                .map(|_| rw);
             // The loop may have gone (shutdown); nothing is left to tell.
             let _ = tx.send(res);
         });
@@ -103,6 +120,8 @@ pub fn start(srv: &mut Server) -> Result<(), String> {
             "ERR Can't rewrite append only file in background: {e}"
         ));
     }
+    srv.persist.rewrite.walk = Some(Walk::new(parts_tx));
+    srv.persist.rewrite.kick.notify_one();
     tracing::info!("Background append only file rewriting started");
     srv.persist.rewrite.running = Some(Running {
         started: Instant::now(),
@@ -148,6 +167,9 @@ fn finish_if_done(srv: &mut Server) {
     let Some(running) = srv.persist.rewrite.running.as_ref() else {
         return;
     };
+    if srv.persist.rewrite.walk.is_some() {
+        return;
+    }
     let res = match running.done.try_recv() {
         Ok(r) => r,
         Err(TryRecvError::Empty) => return,
@@ -194,6 +216,7 @@ fn recover(srv: &mut Server) {
     }
     st.last_recover = Some(Instant::now());
     // Dropping the receiver abandons the running rewrite once its thread ends.
+    srv.persist.rewrite.walk = None;
     if srv.persist.rewrite.running.take().is_some() {
         srv.persist.rewrite.last_ok = false;
     }
@@ -207,5 +230,21 @@ fn recover(srv: &mut Server) {
     match aof.reopen_and_rewrite(|w| write_encoded(w, &enc)) {
         Ok(()) => tracing::info!("AOF writer recovered; writes accepted again"),
         Err(e) => tracing::debug!(error = %e, "AOF recovery failed; retrying"),
+    }
+}
+
+/// Drives the keyspace walk of each rewrite, a slice per loop turn, for the life of the
+/// shard.
+pub async fn drive(shared: std::rc::Rc<std::cell::RefCell<Server>>) {
+    let kick = shared.borrow().persist.rewrite.kick.clone();
+    loop {
+        kick.notified().await;
+        loop {
+            let over = super::walk::step(&mut shared.borrow_mut(), super::walk::STEP_KEYS);
+            if over {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
     }
 }

@@ -5,7 +5,7 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::aof::record::encode_command;
-use crate::db::{Db, Entry, Sds, Value};
+use crate::db::{Db, Sds, Value};
 
 /// Elements per command, as Redis's `AOF_REWRITE_ITEMS_PER_CMD`.
 pub const BATCH: usize = 64;
@@ -20,6 +20,10 @@ pub struct Encoded {
 }
 
 impl Encoded {
+    pub fn is_empty(&self) -> bool {
+        self.commands == 0
+    }
+
     fn push<A: AsRef<[u8]>>(&mut self, args: &[A]) {
         if self.chunks.last().is_none_or(|c| c.len() >= CHUNK) {
             self.chunks.push(BytesMut::with_capacity(CHUNK + 4096));
@@ -39,14 +43,15 @@ pub fn keyspace(db: &Db, now: i64) -> Encoded {
         if at.is_some_and(|at| at <= now) {
             continue;
         }
-        one(&mut out, key, entry, at);
+        one(&mut out, key, &entry.value, at);
     }
     out
 }
 
-fn one(out: &mut Encoded, key: &Sds, entry: &Entry, at: Option<i64>) {
-    let k: &[u8] = key.as_ref();
-    match &entry.value {
+/// Appends the commands that rebuild one key.
+pub fn one(out: &mut Encoded, key: &[u8], value: &Value, at: Option<i64>) {
+    let k: &[u8] = key;
+    match value {
         Value::Str(s) => out.push(&[b"SET", k, s.as_ref()]),
         Value::List(l) => {
             let items: Vec<&Sds> = l.iter().collect();
