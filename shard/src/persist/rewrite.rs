@@ -120,7 +120,7 @@ pub fn start(srv: &mut Server) -> Result<(), String> {
             "ERR Can't rewrite append only file in background: {e}"
         ));
     }
-    srv.persist.rewrite.walk = Some(Walk::new(parts_tx));
+    srv.persist.rewrite.walk = Some(Walk::new(parts_tx, srv.db.len()));
     srv.persist.rewrite.kick.notify_one();
     tracing::info!("Background append only file rewriting started");
     srv.persist.rewrite.running = Some(Running {
