@@ -8,6 +8,8 @@ use shoal_shard::ShardConfig;
 
 /// `EX_USAGE`: bad flags or configuration.
 const EX_USAGE: u8 = 64;
+/// `EX_DATAERR`: the AOF could not be read or repaired.
+const EX_DATAERR: u8 = 65;
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +26,18 @@ struct Cli {
 enum Command {
     /// Run one shard as a standalone Redis-compatible server.
     Shard(ShardArgs),
+    /// Check or repair a shard's append-only file.
+    #[command(subcommand)]
+    Aof(AofCommand),
+}
+
+#[derive(Subcommand)]
+enum AofCommand {
+    /// Report the first damaged byte, if any (PATH: the appendonlydir, its manifest, or one
+    /// .aof file). Exits 1 when the AOF is damaged.
+    Check { path: PathBuf },
+    /// Cut the last file back to its last valid record (only the last file may be cut).
+    Fix { path: PathBuf },
 }
 
 #[derive(clap::Args)]
@@ -62,6 +76,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Shard(args)) => run_shard(args),
+        Some(Command::Aof(cmd)) => run_aof(cmd),
         None => {
             eprintln!("shoal: the agent is not available yet; run `shoal shard --port P`");
             ExitCode::from(EX_USAGE)
@@ -89,6 +104,28 @@ fn run_shard(args: ShardArgs) -> ExitCode {
             tracing::error!(error = %e, "shard failed");
             eprintln!("shoal shard: {e}");
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run_aof(cmd: AofCommand) -> ExitCode {
+    use shoal_shard::aof;
+    let (res, path) = match &cmd {
+        AofCommand::Check { path } => (aof::check(path, |_, _| {}), path),
+        AofCommand::Fix { path } => (aof::fix(path, |_, _| {}), path),
+    };
+    match res {
+        Ok(report) => {
+            println!("{report}");
+            if report.problem.is_some() && matches!(cmd, AofCommand::Check { .. }) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("shoal aof {}: {e}", path.display());
+            ExitCode::from(EX_DATAERR)
         }
     }
 }

@@ -29,7 +29,9 @@ pub enum ShardError {
     #[error("{0}")]
     AofLocked(String),
     /// The AOF could not be loaded (damage names the file and offset).
-    #[error("Bad file format reading the append only file: {0}")]
+    #[error(
+        "Bad file format reading the append only file: {0} (inspect it with `shoal aof check`)"
+    )]
     AofLoad(String),
     #[error("closing the AOF: {0}")]
     AofClose(String),

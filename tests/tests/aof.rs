@@ -825,3 +825,38 @@ fn config_set_appendonly_turns_the_aof_on_and_off() {
     assert_eq!(c.cmd(&["GET", "while-off"]), bulk("1"));
     assert_eq!(c.cmd(&["GET", "after"]), bulk("2"));
 }
+
+#[test]
+fn a_torn_tail_is_cut_and_logged() {
+    let dir = TempDir::new("aof-torn");
+    let mut s = AofShard::start(dir.path(), "always");
+    let mut c = s.client();
+    assert!(ok(&c.cmd(&["SET", "kept", "1"])));
+    s.term();
+    let incr = std::fs::read_dir(s.aof_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".incr.aof"))
+        .unwrap();
+    let len = std::fs::metadata(&incr).unwrap().len();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&incr)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"*3\r\n$3\r\nSET\r\n$4\r\nlost").unwrap();
+    drop(f);
+    let check = Command::new(shoal_tests::shoal_bin())
+        .args(["aof", "check"])
+        .arg(s.aof_dir())
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(report.contains(&format!("byte {len}")), "{report}");
+    s.restart();
+    let mut c = s.client();
+    assert_eq!(c.cmd(&["GET", "kept"]), bulk("1"));
+    assert_eq!(std::fs::metadata(&incr).unwrap().len(), len);
+    assert!(s.log().contains("truncat"), "{}", s.log());
+}
