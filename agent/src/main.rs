@@ -1,9 +1,31 @@
-//! The `shoal` binary. `shoal shard …` runs one shard; the agent that supervises many
-//! shards behind a proxy runs as `shoal` / `shoal run`.
+//! The `shoal` binary: the node agent (`shoal`, `shoal run`), one shard (`shoal shard`),
+//! and the tools `shoal config check|default` and `shoal health`.
+//!
+//! # Layout
+//! - [`cli`]: flags, subcommands and exit codes.
+//! - [`run`]: agent start-up: plan, admin port, then the supervisor.
+//! - [`supervisor`]: spawning, pinning, reaping and restarting shards.
+//! - [`admin`]: the HTTP endpoints `/livez` `/readyz` `/status` `/metrics`.
+//! - [`metrics`]: Prometheus series; [`info`]: the shard INFO fields they come from.
+//! - [`state`]: what the supervisor publishes to the admin endpoints.
+//! - [`signals`], [`notify`] (systemd), [`logging`], [`health`] (`shoal health`).
 #![deny(rust_2018_idioms)]
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: forbid cannot be lifted for the one module that must run code
+// between fork and exec (supervisor::pre_exec); every other module is held to it.
+#![deny(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod admin;
 mod cli;
+mod health;
+mod info;
+mod logging;
+mod metrics;
+mod notify;
+mod run;
+mod signals;
+mod state;
+mod supervisor;
 
 use std::process::ExitCode;
 

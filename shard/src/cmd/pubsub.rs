@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::{CmdResult, Ctx, Handler};
-use crate::pubsub::Kind;
+use crate::pubsub::{Kind, Sink};
 
 pub static COMMANDS: &[(&str, Handler)] = &[
     ("subscribe", subscribe),
@@ -28,12 +28,27 @@ fn sub_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], kind: Kind) -> CmdResult {
     for name in &argv[1..] {
         let outbox = ctx.client.outbox.clone();
         let count = ctx.srv.pubsub.subscribe(id, || outbox, kind, name);
-        ctx.out.push(3);
-        ctx.out.bulk(kind.subscribe_word());
-        ctx.out.bulk(name);
-        ctx.out.int(count as i64);
+        confirm(ctx, kind.subscribe_word(), Some(name), count);
     }
     Ok(())
+}
+
+/// Sends a (un)subscribe confirmation. Redis treats these as pushes, which even CLIENT
+/// REPLY OFF does not silence, so they go through the outbox rather than the command's
+/// reply; the connection places them where the reply would have been.
+fn confirm(ctx: &mut Ctx<'_>, word: &[u8], name: Option<&[u8]>, count: usize) {
+    let mut r = shoal_proto::Reply {
+        buf: Default::default(),
+        proto: ctx.client.proto,
+    };
+    r.push(3);
+    r.bulk(word);
+    match name {
+        Some(n) => r.bulk(n),
+        None => r.null(),
+    }
+    r.int(count as i64);
+    ctx.client.outbox.deliver(&r.buf.freeze());
 }
 
 fn unsub_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], kind: Kind) -> CmdResult {
@@ -55,10 +70,7 @@ fn unsub_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], kind: Kind) -> CmdResult {
     }
     for name in &names {
         let count = ctx.srv.pubsub.unsubscribe(id, kind, name);
-        ctx.out.push(3);
-        ctx.out.bulk(kind.unsubscribe_word());
-        ctx.out.bulk(name);
-        ctx.out.int(count as i64);
+        confirm(ctx, kind.unsubscribe_word(), Some(name), count);
     }
     Ok(())
 }

@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of shoal against redis-server (see bench/run)."""

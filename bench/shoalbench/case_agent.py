@@ -1,0 +1,136 @@
+"""Cases that need the agent: 1b (two shards behind the proxy on one CPU),
+1c (cluster API: clients straight to the shards) and the kill -9 part of 6."""
+
+import os
+import signal
+import subprocess
+import time
+
+from . import resp
+from .case_throughput import compare, spread_note
+from .context import Skip
+from .servers import Redis, Server, descendants
+
+
+class Agent(Server):
+    name = "shoal"
+
+    def __init__(self, ctx, port, data_dir, shards, cluster_port=None):
+        super().__init__(port, data_dir, cpu=ctx.args.server_cpu)
+        self.ctx = ctx
+        self.shards = shards
+        self.cluster_port = cluster_port
+
+    def argv(self):
+        cmd = [self.ctx.binary, "run", "--port", str(self.port), "--data-dir", self.data_dir,
+               "--shards", str(self.shards)]
+        if self.cluster_port is not None:
+            cmd += ["--cluster-port", str(self.cluster_port)]
+        return cmd
+
+    def shard_pids(self):
+        """The agent's leaf processes: its shards (a shard has threads, not children)."""
+        procs = descendants(self.pid)
+        parents = set()
+        for p in procs:
+            try:
+                with open("/proc/%d/stat" % p) as f:
+                    parents.add(int(f.read().rsplit(")", 1)[1].split()[1]))
+            except OSError:
+                pass
+        return [p for p in procs if p != self.pid and p not in parents]
+
+
+def need_agent(ctx, *flags):
+    if not ctx.caps.agent:
+        raise Skip("no agent yet (`shoal run` is missing)")
+    for f in flags:
+        if not ctx.caps.agent_flag(f):
+            raise Skip("agent has no %s flag" % f)
+
+
+def agent_two_shards(ctx):
+    """1b: the agent with 2 shards, all on the server CPU, vs one redis-server there."""
+    need_agent(ctx, "--shards")
+    agent = Agent(ctx, ctx.port(60), ctx.data_dir("agent2"), 2)
+    redis = Redis(ctx.port(61), ctx.data_dir("agent2-redis"), cpu=ctx.args.server_cpu)
+    figures = {}
+    try:
+        for s in (agent, redis):
+            s.start()
+            resp.fill(s.port, ctx.args.keyspace, size=ctx.args.size)
+        for test in ("set", "get"):
+            for depth in (1, 16):
+                med = compare(ctx, [agent, redis], test, depth,
+                              label="agent 2 shards %s P=%d" % (test.upper(), depth))
+                figures["%s/P%d" % (test, depth)] = med
+                ctx.row("agent-2-shards", "%s rps, pipeline %d" % (test.upper(), depth),
+                        med["shoal"]["rps"], med["redis"]["rps"], note=spread_note(med),
+                        paired=med["paired"]["rps"])
+    finally:
+        for s in (agent, redis):
+            s.stop()
+            s.wipe()
+    ctx.results["agent_two_shards"] = figures
+
+
+def cluster_api(ctx):
+    """1c: redis-benchmark --cluster straight to the shards (no proxy hop)."""
+    need_agent(ctx, "--shards", "--cluster-port")
+    agent = Agent(ctx, ctx.port(70), ctx.data_dir("cluster"), 2, cluster_port=ctx.port(72))
+    figures = {}
+    try:
+        agent.start()
+        for test in ("set", "get"):
+            cmd = ["taskset", "-c", str(ctx.args.client_cpu), "redis-benchmark", "--cluster",
+                   "-p", str(ctx.port(72)), "-t", test, "-n", str(ctx.requests_for(16)),
+                   "-c", str(ctx.args.clients), "-d", str(ctx.args.size),
+                   "-r", str(ctx.args.keyspace), "-P", "16", "-q"]
+            out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True, timeout=600).stdout
+            figures[test] = out.strip().splitlines()[-1:] if out else []
+            ctx.log("  cluster API %s: %s" % (test.upper(), figures[test]))
+    finally:
+        agent.stop()
+        agent.wipe()
+    ctx.results["cluster_api"] = figures
+
+
+def restart_after_kill(ctx):
+    """Seconds from kill -9 of a shard until the agent serves its keys again."""
+    need_agent(ctx, "--shards")
+    agent = Agent(ctx, ctx.port(80), ctx.data_dir("kill9"), 1)
+    try:
+        agent.start()
+        resp.fill(agent.port, ctx.args.keyspace, size=ctx.args.size)
+        pids = agent.shard_pids()
+        if not pids:
+            raise Skip("agent has no shard child processes to kill")
+        t0 = time.monotonic()
+        os.kill(pids[0], signal.SIGKILL)
+        # Serving again = a GET of a key gets a reply that is not an error
+        # (-TRYAGAIN/-LOADING while the shard restarts); whether the value
+        # survived is reported apart, since that depends on the AOF setting.
+        reply, deadline = None, t0 + 120
+        while time.monotonic() < deadline:
+            try:
+                c = resp.Conn(agent.port, timeout=2.0)
+                try:
+                    reply = c.call("GET", "key:%012d" % 0)
+                    break
+                finally:
+                    c.close()
+            except (OSError, RuntimeError, ValueError):
+                pass
+            time.sleep(0.005)
+        else:
+            raise RuntimeError("agent did not serve again within 120 s of kill -9")
+        secs = time.monotonic() - t0
+    finally:
+        agent.stop()
+        agent.wipe()
+    ctx.results.setdefault("recovery", {})["kill9_to_serving_seconds"] = secs
+    ctx.results["recovery"]["kill9_value_survived"] = reply is not None
+    ctx.log("  kill -9 → serving again: %.3fs (value %s)"
+            % (secs, "kept" if reply is not None else "lost"))
+    ctx.row("recovery", "kill -9 of a shard → serving again (s)", secs, None, better="lower")

@@ -1,0 +1,131 @@
+"""Unit tests of bench/run's parsers, statistics and SVG writer:
+    python3 -m unittest discover -s bench/tests"""
+
+import os
+import sys
+import unittest
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from shoalbench import rb, report, resp, stats, svg  # noqa: E402
+from shoalbench.case_aof import parse_strace  # noqa: E402
+
+SAMPLE = """ GET: rps=0.0 (overall: 0.0) avg_msec=-nan (overall: -nan)\r====== GET ======
+  20000 requests completed in 0.04 seconds
+
+Latency by percentile distribution:
+0.000% <= 0.111 milliseconds (cumulative count 32)
+50.000% <= 0.567 milliseconds (cumulative count 10080)
+99.805% <= 8.487 milliseconds (cumulative count 19968)
+99.902% <= 8.511 milliseconds (cumulative count 19984)
+100.000% <= 8.575 milliseconds (cumulative count 20000)
+
+Cumulative distribution of latencies:
+99.950% <= 0.103 milliseconds (cumulative count 0)
+
+Summary:
+  throughput summary: 571428.56 requests per second
+  latency summary (msec):
+          avg       min       p50       p95       p99       max
+        0.763     0.104     0.567     1.399     5.327     8.575
+"""
+
+
+class ParseTest(unittest.TestCase):
+    def test_summary_fields(self):
+        r = rb.parse(SAMPLE)
+        self.assertAlmostEqual(r["rps"], 571428.56)
+        self.assertEqual(r["p50"], 0.567)
+        self.assertEqual(r["p99"], 5.327)
+        self.assertEqual(r["max"], 8.575)
+
+    def test_p999_from_percentile_block_only(self):
+        # 99.902% is the first line at or above 99.9; the 99.950% line in the
+        # latency-bucket block must not be read.
+        self.assertEqual(rb.parse(SAMPLE)["p999"], 8.511)
+
+    def test_missing_summary_is_an_error(self):
+        with self.assertRaises(ValueError):
+            rb.parse("Could not connect to Redis")
+
+    def test_command_pins_client(self):
+        cmd = rb.command(8100, "set", 1000, pipeline=16, cpu=1)
+        self.assertEqual(cmd[:3], ["taskset", "-c", "1"])
+        self.assertIn("-P", cmd)
+        self.assertEqual(cmd[cmd.index("-P") + 1], "16")
+        self.assertEqual(cmd[cmd.index("-r") + 1], "100000")
+
+
+class StatsTest(unittest.TestCase):
+    def test_median_ignores_missing(self):
+        self.assertEqual(stats.median([3, None, 1, 2]), 2)
+        self.assertIsNone(stats.median([None]))
+
+    def test_alternate_flips(self):
+        self.assertEqual(stats.alternate(["a", "b"], 0), ["a", "b"])
+        self.assertEqual(stats.alternate(["a", "b"], 1), ["b", "a"])
+
+    def test_ratio(self):
+        self.assertEqual(stats.ratio(2.0, 4.0), 0.5)
+        self.assertIsNone(stats.ratio(1.0, 0))
+        self.assertIsNone(stats.ratio(None, 1.0))
+
+
+class StraceTest(unittest.TestCase):
+    def test_counts_only_aof_fds(self):
+        text = "\n".join([
+            '12 write(7</data/appendonlydir/a.1.incr.aof>, "*3\\r\\n"..., 120) = 120',
+            '12 write(9<TCP:[127.0.0.1:8100->127.0.0.1:5000]>, "+OK\\r\\n", 5) = 5',
+            '13 fdatasync(7</data/appendonlydir/a.1.incr.aof>) = 0',
+            '12 writev(7</data/appendonlydir/a.1.incr.aof>, [...], 2) = 80',
+        ])
+        self.assertEqual(parse_strace(text), {"fsync": 1, "write": 2, "bytes": 200})
+
+
+class RespTest(unittest.TestCase):
+    def test_encode(self):
+        self.assertEqual(resp.encode("SET", b"k", 5), b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n5\r\n")
+
+
+class SvgTest(unittest.TestCase):
+    def test_nice_ceiling(self):
+        self.assertEqual(svg.nice_ceiling(0.9), 1.0)
+        self.assertEqual(svg.nice_ceiling(180000), 200000.0)
+        self.assertEqual(svg.nice_ceiling(230), 250.0)
+
+    def test_chart_is_valid_xml_with_one_bar_per_value(self):
+        text = svg.bar_chart("t <&>", ["P=1", "P=16"], [("shoal", [1.0, 2.0]), ("redis", [3.0, None])])
+        root = ET.fromstring(text)
+        bars = [e for e in root.iter("{http://www.w3.org/2000/svg}rect") if e.find(
+            "{http://www.w3.org/2000/svg}title") is not None]
+        self.assertEqual(len(bars), 3)
+        heights = sorted(float(b.get("height")) for b in bars)
+        self.assertAlmostEqual(heights[2], 3 * heights[0])
+
+
+class ReportTest(unittest.TestCase):
+    def test_table_ratio_column(self):
+        t = report.table([("throughput", "SET rps", 50.0, 100.0, "higher", "", 0.6)])
+        self.assertIn("| 0.50 |", t)
+        self.assertIn("| **0.60** |", t)
+
+    def test_paired_ratio_cancels_shared_load(self):
+        # Round 2 ran while the machine was busy: both servers halved.
+        a = [{"rps": 100.0}, {"rps": 50.0}, {"rps": 100.0}]
+        b = [{"rps": 80.0}, {"rps": 40.0}, {"rps": 80.0}]
+        self.assertAlmostEqual(stats.paired_ratios(a, b)["rps"], 1.25)
+
+    def test_max_spread_walks_nested_results(self):
+        fig = stats.median_fields([{"rps": 90.0}, {"rps": 100.0}, {"rps": 110.0}])
+        self.assertAlmostEqual(report.max_spread({"throughput": {"set/P1": {"shoal": fig}}}), 10.0)
+
+    def test_spread(self):
+        fig = stats.median_fields([{"rps": 90.0}, {"rps": 100.0}, {"rps": 110.0}])
+        self.assertEqual(fig["rps"], 100.0)
+        self.assertAlmostEqual(stats.spread(fig), 10.0)
+        self.assertIsNone(stats.spread(stats.median_fields([{"rps": 1.0}])))
+
+
+if __name__ == "__main__":
+    unittest.main()
