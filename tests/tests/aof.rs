@@ -17,6 +17,14 @@ use shoal_tests::aof::AofShard;
 use shoal_tests::server::TempDir;
 use shoal_tests::{RawClient, Reply};
 
+/// The group-commit measurement runs alone: the other tests' writers would starve its
+/// clients and make fewer writes share each sync.
+static EXCLUSIVE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    EXCLUSIVE.read().unwrap_or_else(|e| e.into_inner())
+}
+
 fn kills() -> usize {
     std::env::var("SHOAL_AOF_KILLS")
         .ok()
@@ -110,6 +118,7 @@ fn missing(c: &mut RawClient, round: usize, t: usize, last: i64) -> Vec<i64> {
 
 #[test]
 fn restart_keeps_data_and_absolute_expiries() {
+    let _shared = shared();
     let dir = TempDir::new("aof-restart");
     let mut s = AofShard::start(dir.path(), "always");
     let mut c = s.client();
@@ -159,6 +168,7 @@ fn restart_keeps_data_and_absolute_expiries() {
 
 #[test]
 fn second_process_on_the_same_directory_is_refused() {
+    let _shared = shared();
     let dir = TempDir::new("aof-lock");
     let s = AofShard::start(dir.path(), "everysec");
     let twin = AofShard::new_stopped(dir.path(), "everysec");
@@ -170,6 +180,7 @@ fn second_process_on_the_same_directory_is_refused() {
 
 #[test]
 fn corruption_in_the_middle_refuses_to_start() {
+    let _shared = shared();
     let dir = TempDir::new("aof-corrupt");
     let mut s = AofShard::start(dir.path(), "always");
     let mut c = s.client();
@@ -201,6 +212,7 @@ fn corruption_in_the_middle_refuses_to_start() {
 
 #[test]
 fn sigkill_under_load_loses_no_acknowledged_write() {
+    let _shared = shared();
     let dir = TempDir::new("aof-kill");
     let mut s = AofShard::start(dir.path(), "always");
     let mut rng = rand::thread_rng();
@@ -356,6 +368,7 @@ fn power_loss_run(fsync: &str, rounds: usize) -> Option<(u64, u64, Duration)> {
 
 #[test]
 fn power_loss_under_always_loses_no_acknowledged_write() {
+    let _shared = shared();
     let Some((checked, lost, _)) = power_loss_run("always", kills()) else {
         return;
     };
@@ -368,6 +381,7 @@ fn power_loss_under_always_loses_no_acknowledged_write() {
 
 #[test]
 fn power_loss_under_everysec_loses_at_most_two_seconds() {
+    let _shared = shared();
     let Some((checked, lost, worst)) = power_loss_run("everysec", 3) else {
         return;
     };
@@ -377,6 +391,7 @@ fn power_loss_under_everysec_loses_at_most_two_seconds() {
 
 #[test]
 fn rewrite_under_load_keeps_every_increment() {
+    let _shared = shared();
     let dir = TempDir::new("aof-rewrite");
     let mut s = AofShard::start(dir.path(), "always");
     let mut c = s.client();
@@ -487,15 +502,20 @@ fn rewrite_under_load_keeps_every_increment() {
 
 #[test]
 fn group_commit_and_reads_cost_no_disk() {
+    let _alone = EXCLUSIVE.write().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("aof-group");
     let s = AofShard::start(dir.path(), "always");
     let port = s.port;
     let fsyncs0 = s.info_u64("aof_fsyncs");
     let run = |cmd: &'static str| {
+        // All 50 connected before any sends, so the run measures 50 writers at once.
+        let start = Arc::new(std::sync::Barrier::new(50));
         let handles: Vec<_> = (0..50)
             .map(|t| {
+                let start = start.clone();
                 thread::spawn(move || {
                     let mut c = RawClient::connect(port).unwrap();
+                    start.wait();
                     for i in 0..200 {
                         let key = format!("g{t}:{i}");
                         let r = if cmd == "SET" {
@@ -528,6 +548,7 @@ fn group_commit_and_reads_cost_no_disk() {
 
 #[test]
 fn failed_fsync_under_always_never_acknowledges_and_exits() {
+    let _shared = shared();
     if Command::new("strace").arg("-V").output().is_err() {
         println!("SKIP: strace is not installed");
         return;
@@ -578,6 +599,7 @@ fn failed_fsync_under_always_never_acknowledges_and_exits() {
 
 #[test]
 fn full_disk_under_everysec_refuses_writes_then_recovers() {
+    let _shared = shared();
     let dir = TempDir::new("aof-enospc");
     let mnt = dir.path().join("mnt");
     std::fs::create_dir_all(&mnt).unwrap();
@@ -645,6 +667,7 @@ fn full_disk_under_everysec_refuses_writes_then_recovers() {
 
 #[test]
 fn redis_loads_a_shards_appendonlydir() {
+    let _shared = shared();
     if shoal_tests::server::redis_available().is_err() {
         println!("SKIP: redis-server is not installed");
         return;
@@ -740,6 +763,7 @@ fn redis_loads_a_shards_appendonlydir() {
 
 #[test]
 fn clients_get_loading_while_a_redis_written_aof_loads() {
+    let _shared = shared();
     let dir = TempDir::new("aof-loading");
     let aof_dir = dir.path().join("appendonlydir");
     std::fs::create_dir_all(&aof_dir).unwrap();
@@ -804,6 +828,7 @@ fn clients_get_loading_while_a_redis_written_aof_loads() {
 
 #[test]
 fn config_set_appendonly_turns_the_aof_on_and_off() {
+    let _shared = shared();
     let dir = TempDir::new("aof-config");
     let mut s = AofShard::start(dir.path(), "everysec");
     let mut c = s.client();
@@ -828,6 +853,7 @@ fn config_set_appendonly_turns_the_aof_on_and_off() {
 
 #[test]
 fn a_torn_tail_is_cut_and_logged() {
+    let _shared = shared();
     let dir = TempDir::new("aof-torn");
     let mut s = AofShard::start(dir.path(), "always");
     let mut c = s.client();
