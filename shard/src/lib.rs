@@ -11,6 +11,7 @@
 //! - [`cmd`]: the commands, one module per family, and dispatch.
 //! - [`blocking`]: clients blocked on keys (BLPOP and friends), served in order.
 //! - [`glob`]: Redis's glob matching.
+//! - [`notify`]: keyspace notifications (`notify-keyspace-events`).
 //! - [`persist`]: the shard's use of the AOF: loading, propagation, rewrites, reply gating.
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod config;
 pub mod conn;
 pub mod db;
 pub mod glob;
+pub mod notify;
 pub mod persist;
 pub mod pubsub;
 pub mod server;

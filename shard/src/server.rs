@@ -273,8 +273,10 @@ async fn cron(shared: Rc<RefCell<Server>>) {
             close_idle_clients(srv);
         }
         if srv.db.active_expire_enabled {
+            crate::notify::arm(srv);
             srv.db.active_expire_cycle(now, period / 4, &mut srv.rng);
             crate::cmd::after_expiry(srv);
+            crate::notify::publish_pending(srv);
         }
         if let Some(aof) = srv.persist.aof.as_ref() {
             if aof.must_exit() {

@@ -435,6 +435,7 @@ pub fn call(
 ) {
     srv.stats.total_commands_processed += 1;
     after_expiry(srv);
+    crate::notify::arm(srv);
     let dirty_before = srv.dirty;
     let flushed = if matches!(spec.name, "flushall" | "flushdb" | "swapdb") {
         srv.watches
@@ -465,6 +466,8 @@ pub fn call(
     };
     let result = handler(&mut ctx, args);
     let prop = std::mem::take(&mut ctx.prop);
+    crate::notify::publish_pending(srv);
+    crate::notify::arm(srv);
     let nanos = started.elapsed().as_nanos() as u64;
     let usec = nanos / 1000;
     let failed = result.is_err();

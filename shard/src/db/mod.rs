@@ -39,6 +39,18 @@ pub struct KeyStats {
     pub keyspace_misses: u64,
 }
 
+/// Keyspace events that the keyspace itself produces, as Redis raises them from its
+/// lookup, add and expiry functions rather than from commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEvent {
+    /// A key was created (`new`).
+    New = 1,
+    /// A read found no key (`keymiss`).
+    Miss = 2,
+    /// Lazy or active expiry deleted a key (`expired`).
+    Expired = 4,
+}
+
 pub struct Db {
     keys: IndexMap<Sds, Entry, RandomState>,
     /// Absolute expiry in Unix milliseconds, for volatile keys only, as Redis keeps them in
@@ -48,6 +60,12 @@ pub struct Db {
     /// Keys removed by lazy or active expiry since the caller last drained the list; the
     /// server turns them into DELs for the AOF and invalidates WATCHes on them.
     pub expired: Vec<Sds>,
+    /// Which [`KeyEvent`]s to record in `events` (bits of `KeyEvent as u8`): only those
+    /// whose notification class is on, so that nothing is recorded while it is off.
+    pub record: u8,
+    /// Key events in the order they happened, since the server last drained the list
+    /// (see `crate::notify`).
+    pub events: Vec<(KeyEvent, Sds)>,
     /// Seconds clock for the LRU field, set by the server once per event-loop turn.
     pub lru_clock: u32,
     /// Whether the cron's active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE); lazy expiry
@@ -71,6 +89,8 @@ impl Db {
             expires: IndexMap::with_hasher(RandomState::new()),
             stats: KeyStats::default(),
             expired: Vec::new(),
+            record: 0,
+            events: Vec::new(),
             lru_clock: 0,
             active_expire_enabled: true,
             expire_cursor: 0,
@@ -106,6 +126,10 @@ impl Db {
             }
             None => {
                 self.stats.keyspace_misses += 1;
+                // Field by field: the entry borrow of the other arm still holds `keys`.
+                if self.record & KeyEvent::Miss as u8 != 0 {
+                    self.events.push((KeyEvent::Miss, Sds::new(key)));
+                }
                 None
             }
         }
@@ -123,6 +147,7 @@ impl Db {
                 self.remove(key);
                 self.stats.expired_keys += 1;
                 self.expired.push(Sds::new(key));
+                self.record(KeyEvent::Expired, key);
                 true
             }
             _ => false,
@@ -142,6 +167,10 @@ impl Db {
             }
             None => {
                 self.stats.keyspace_misses += 1;
+                // Field by field: the entry borrow of the other arm still holds `keys`.
+                if self.record & KeyEvent::Miss as u8 != 0 {
+                    self.events.push((KeyEvent::Miss, Sds::new(key)));
+                }
                 None
             }
         }
@@ -191,6 +220,7 @@ impl Db {
             Some(slot) => *slot = entry,
             None => {
                 self.keys.insert(Sds::new(key), entry);
+                self.created(key);
             }
         }
         if !keep_ttl {
@@ -207,6 +237,19 @@ impl Db {
                 lru: self.lru_clock,
             },
         );
+        self.created(key);
+    }
+
+    #[inline]
+    fn created(&mut self, key: &[u8]) {
+        self.record(KeyEvent::New, key);
+    }
+
+    #[inline]
+    fn record(&mut self, event: KeyEvent, key: &[u8]) {
+        if self.record & event as u8 != 0 {
+            self.events.push((event, Sds::new(key)));
+        }
     }
 
     /// Removes a key and its TTL, returning its value.
@@ -226,7 +269,9 @@ impl Db {
 
     /// Puts back an entry taken with [`Db::take`] under a (possibly new) name.
     pub fn put_entry(&mut self, key: &[u8], entry: Entry, expire_at: Option<i64>) {
-        self.keys.insert(Sds::new(key), entry);
+        if self.keys.insert(Sds::new(key), entry).is_none() {
+            self.created(key);
+        }
         match expire_at {
             Some(at) => {
                 self.expires.insert(Sds::new(key), at);

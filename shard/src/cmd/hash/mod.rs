@@ -18,6 +18,7 @@ use super::{args, err, CmdError, CmdResult, Ctx, Handler};
 use crate::cmd::strings::longdouble::LongDouble;
 use crate::db::hash::{Hash, HashLimits};
 use crate::db::{Db, Value};
+use crate::notify;
 
 pub static COMMANDS: &[(&str, Handler)] = &[
     ("hset", hset),
@@ -86,6 +87,7 @@ fn hset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         added += h.set(&pair[0], &pair[1], lim) as i64;
     }
     ctx.srv.dirty += (argv.len() as u64 - 2) / 2;
+    notify::notify(ctx.srv, notify::HASH, "hset", &argv[1]);
     if ctx.spec.name == "hset" {
         ctx.out.int(added);
     } else {
@@ -104,6 +106,7 @@ fn hsetnx(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         h.prepare([&argv[2][..], &argv[3][..]], lim);
         h.set(&argv[2], &argv[3], lim);
         ctx.srv.dirty += 1;
+        notify::notify(ctx.srv, notify::HASH, "hset", &argv[1]);
         ctx.out.int(1);
     }
     Ok(())
@@ -153,6 +156,12 @@ fn hdel(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         drop_if_empty(db, &argv[1], now);
     }
     ctx.srv.dirty += n;
+    if n > 0 {
+        notify::notify(ctx.srv, notify::HASH, "hdel", &argv[1]);
+        if !ctx.srv.db.contains_raw(&argv[1]) {
+            notify::notify(ctx.srv, notify::GENERIC, "del", &argv[1]);
+        }
+    }
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -251,6 +260,7 @@ fn hincrby(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     h.set(&argv[2], itoa::Buffer::new().format(new).as_bytes(), lim);
     ctx.srv.dirty += 1;
+    notify::notify(ctx.srv, notify::HASH, "hincrby", &argv[1]);
     ctx.out.int(new);
     Ok(())
 }
@@ -283,6 +293,7 @@ fn hincrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     h.set(&argv[2], text.as_bytes(), lim);
     ctx.srv.dirty += 1;
+    notify::notify(ctx.srv, notify::HASH, "hincrbyfloat", &argv[1]);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }

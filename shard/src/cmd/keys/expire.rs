@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use crate::cmd::{args, CmdError, CmdResult, Ctx};
+use crate::notify;
 
 /// How the time argument is read: relative to now or absolute, in seconds or ms.
 #[derive(Clone, Copy)]
@@ -153,13 +154,16 @@ fn set_expire(ctx: &mut Ctx<'_>, argv: &[Bytes], arg: TimeArg) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    if at <= now {
+    let event = if at <= now {
         // A time already past deletes the key at once, which is a change like any other.
         db.remove(key);
+        (notify::GENERIC, "del")
     } else {
         db.set_expire(key, at);
-    }
+        (notify::GENERIC, "expire")
+    };
     ctx.srv.dirty += 1;
+    notify::notify(ctx.srv, event.0, event.1, key);
     ctx.out.int(1);
     Ok(())
 }
@@ -216,6 +220,7 @@ pub(super) fn persist(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let removed = db.get_mut(&argv[1], now).is_some() && db.persist(&argv[1]);
     if removed {
         ctx.srv.dirty += 1;
+        notify::notify(ctx.srv, notify::GENERIC, "persist", &argv[1]);
     }
     ctx.out.int(i64::from(removed));
     Ok(())

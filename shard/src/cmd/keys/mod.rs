@@ -14,6 +14,7 @@ use bytes::Bytes;
 
 use super::{args, err, CmdError, CmdResult, Ctx, Handler};
 use crate::db::Entry;
+use crate::notify;
 
 pub static COMMANDS: &[(&str, Handler)] = &[
     ("del", del),
@@ -61,6 +62,7 @@ fn delete_keys(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         // The lookup first expires a stale key, so it is not counted as deleted.
         if ctx.srv.db.contains(key, now) && ctx.srv.db.remove(key).is_some() {
             n += 1;
+            notify::notify(ctx.srv, notify::GENERIC, "del", key);
         }
     }
     ctx.srv.dirty += n;
@@ -138,6 +140,8 @@ fn rename_key(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], nx: bool) -> Result<boo
     };
     db.put_entry(dst, entry, ttl);
     ctx.srv.dirty += 1;
+    notify::notify(ctx.srv, notify::GENERIC, "rename_from", src);
+    notify::notify(ctx.srv, notify::GENERIC, "rename_to", dst);
     Ok(true)
 }
 
@@ -203,6 +207,7 @@ fn copy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     db.put_entry(dst, entry, ttl);
     ctx.srv.dirty += 1;
+    notify::notify(ctx.srv, notify::GENERIC, "copy_to", dst);
     ctx.out.int(1);
     Ok(())
 }

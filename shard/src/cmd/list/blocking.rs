@@ -14,6 +14,7 @@ use super::{move_one, mpop, parse_end, parse_mpop, write};
 use crate::blocking::{may_block, parse_timeout, serving_key, BlockSpec};
 use crate::cmd::{args, CmdResult, Ctx, Handler};
 use crate::db::list::End;
+use crate::notify;
 
 pub static COMMANDS: &[(&str, Handler)] = &[
     ("blpop", blpop),
@@ -52,8 +53,10 @@ fn bpop(ctx: &mut Ctx<'_>, argv: &[Bytes], end: End) -> CmdResult {
             continue;
         };
         let empty = l.is_empty();
+        notify::notify(ctx.srv, notify::LIST, super::pop_event(end), key);
         if empty {
             ctx.srv.db.remove(key);
+            notify::notify(ctx.srv, notify::GENERIC, "del", key);
         }
         ctx.srv.dirty += 1;
         ctx.out.array(2);

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use super::{args, err, CmdError, CmdResult, Ctx, Handler};
 use crate::db::list::{End, List};
 use crate::db::Value;
+use crate::notify;
 
 pub static COMMANDS: &[(&str, Handler)] = &[
     ("lpush", lpush),
@@ -66,7 +67,24 @@ fn drop_if_empty(ctx: &mut Ctx<'_>, key: &[u8]) {
     if let Some(Value::List(l)) = ctx.srv.db.get_mut(key, ctx.now) {
         if l.is_empty() {
             ctx.srv.db.remove(key);
+            notify::notify(ctx.srv, notify::GENERIC, "del", key);
         }
+    }
+}
+
+/// The keyspace event of a pop from `end`.
+pub(crate) fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpop",
+        End::Tail => "rpop",
+    }
+}
+
+/// The keyspace event of a push onto `end`.
+pub(crate) fn push_event(end: End) -> &'static str {
+    match end {
+        End::Head => "lpush",
+        End::Tail => "rpush",
     }
 }
 
@@ -113,6 +131,7 @@ fn push(ctx: &mut Ctx<'_>, argv: &[Bytes], end: End, only_existing: bool) -> Cmd
         }
     };
     ctx.srv.dirty += (argv.len() - 2) as u64;
+    notify::notify(ctx.srv, notify::LIST, push_event(end), key);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -176,6 +195,7 @@ fn pop(ctx: &mut Ctx<'_>, argv: &[Bytes], end: End) -> CmdResult {
             ctx.srv.dirty += popped.len() as u64;
         }
     }
+    notify::notify(ctx.srv, notify::LIST, pop_event(end), key);
     drop_if_empty(ctx, key);
     Ok(())
 }
@@ -245,6 +265,7 @@ fn lset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(err::OUT_OF_RANGE.into());
     }
     ctx.srv.dirty += 1;
+    notify::notify(ctx.srv, notify::LIST, "lset", &argv[1]);
     ctx.out.ok();
     Ok(())
 }
@@ -258,6 +279,7 @@ fn lrem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     if removed > 0 {
         ctx.srv.dirty += removed as u64;
+        notify::notify(ctx.srv, notify::LIST, "lrem", &argv[1]);
         drop_if_empty(ctx, &argv[1]);
     }
     ctx.out.int(removed as i64);
@@ -271,6 +293,7 @@ fn ltrim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if let Some(l) = write(ctx, &argv[1])? {
         l.trim(start, stop);
         ctx.srv.dirty += 1;
+        notify::notify(ctx.srv, notify::LIST, "ltrim", &argv[1]);
         drop_if_empty(ctx, &argv[1]);
     }
     ctx.out.ok();
@@ -298,6 +321,7 @@ fn linsert(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     if reply > 0 {
         ctx.srv.dirty += 1;
+        notify::notify(ctx.srv, notify::LIST, "linsert", &argv[1]);
     }
     ctx.out.int(reply);
     Ok(())
@@ -358,6 +382,9 @@ fn lpos(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     let wanted = match count {
         None => 1,
+        // Redis's stop test `matches - rank + 1 >= count` wraps around for this rank and
+        // never holds, so every match is returned.
+        Some(_) if rank == i64::MIN => usize::MAX,
         Some(0) => usize::MAX,
         Some(n) => (n as u64).min(usize::MAX as u64) as usize,
     };

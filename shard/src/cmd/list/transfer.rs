@@ -3,10 +3,11 @@
 
 use bytes::Bytes;
 
-use super::{drop_if_empty, parse_end, positive_long, write};
+use super::{drop_if_empty, parse_end, pop_event, positive_long, push_event, write};
 use crate::cmd::{args, err, CmdError, CmdResult, Ctx};
 use crate::db::list::{End, List};
 use crate::db::Value;
+use crate::notify;
 
 /// Pops from `src` and pushes onto `dst` (LMOVE and its blocking forms). Returns false,
 /// with nothing written, when `src` is missing.
@@ -27,7 +28,8 @@ pub(crate) fn move_one(
     let Some(value) = write(ctx, src)?.and_then(|l| l.pop(from)) else {
         return Ok(false);
     };
-    drop_if_empty(ctx, src);
+    // The push comes first so that a one-element list moved onto itself never looks
+    // empty, and its events come in Redis's order: push, pop, then del of the source.
     match write(ctx, dst)? {
         Some(l) => l.push(&value, to),
         None => {
@@ -36,6 +38,9 @@ pub(crate) fn move_one(
             ctx.srv.db.insert_new(dst, Value::List(Box::new(l)));
         }
     }
+    notify::notify(ctx.srv, notify::LIST, push_event(to), dst);
+    notify::notify(ctx.srv, notify::LIST, pop_event(from), src);
+    drop_if_empty(ctx, src);
     ctx.srv.dirty += 1;
     ctx.out.bulk(&value);
     Ok(true)
@@ -124,6 +129,7 @@ pub(crate) fn mpop(
             ctx.out.bulk(v);
         }
         ctx.srv.dirty += popped.len() as u64;
+        notify::notify(ctx.srv, notify::LIST, super::pop_event(end), key);
         drop_if_empty(ctx, key);
         return Ok(true);
     }

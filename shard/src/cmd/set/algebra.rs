@@ -6,6 +6,7 @@ use super::{bulk_member, max_ints, read, reply_set};
 use crate::cmd::{args, err, CmdError, CmdResult, Ctx};
 use crate::db::set::{Member, Set};
 use crate::db::{Db, Value};
+use crate::notify;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -119,9 +120,16 @@ fn set_op_store(ctx: &mut Ctx<'_>, dst: &[u8], keys: &[Bytes], op: Op) -> CmdRes
     if n > 0 {
         db.set(dst, Value::Set(Box::new(result)), false);
         ctx.srv.dirty += 1;
+        let event = match op {
+            Op::Inter => "sinterstore",
+            Op::Union => "sunionstore",
+            Op::Diff => "sdiffstore",
+        };
+        notify::notify(ctx.srv, notify::SET, event, dst);
     } else if db.contains(dst, now) {
         db.remove(dst);
         ctx.srv.dirty += 1;
+        notify::notify(ctx.srv, notify::GENERIC, "del", dst);
     }
     ctx.out.int(n as i64);
     Ok(())

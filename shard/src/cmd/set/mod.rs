@@ -18,6 +18,7 @@ use super::hash::scan::{scan_positions, write_scan, ScanOpts};
 use super::{args, err, CmdError, CmdResult, Ctx, Handler};
 use crate::db::set::{Member, Set};
 use crate::db::{Db, Value};
+use crate::notify;
 
 pub static COMMANDS: &[(&str, Handler)] = &[
     ("sadd", sadd),
@@ -67,6 +68,13 @@ fn drop_if_empty(db: &mut Db, key: &[u8], now: i64) {
     }
 }
 
+/// The `del` event of a set that [`drop_if_empty`] removed.
+fn notify_if_dropped(ctx: &mut Ctx<'_>, key: &[u8]) {
+    if !ctx.srv.db.contains_raw(key) {
+        notify::notify(ctx.srv, notify::GENERIC, "del", key);
+    }
+}
+
 pub(super) fn bulk_member(out: &mut Reply, m: Member<'_>) {
     match m {
         Member::Int(n) => out.bulk_int(n),
@@ -102,6 +110,9 @@ fn sadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     };
     let added = argv[2..].iter().filter(|m| s.add(m, max)).count();
     ctx.srv.dirty += added as u64;
+    if added > 0 {
+        notify::notify(ctx.srv, notify::SET, "sadd", &argv[1]);
+    }
     ctx.out.int(added as i64);
     Ok(())
 }
@@ -123,6 +134,10 @@ fn srem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         drop_if_empty(db, &argv[1], now);
     }
     ctx.srv.dirty += n;
+    if n > 0 {
+        notify::notify(ctx.srv, notify::SET, "srem", &argv[1]);
+        notify_if_dropped(ctx, &argv[1]);
+    }
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -255,6 +270,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             Some(m) => {
                 out.bulk(&m);
                 srv.dirty += 1;
+                notify::notify(srv, notify::SET, "spop", &argv[1]);
                 Some(Bytes::copy_from_slice(&m))
             }
             None => {
@@ -263,6 +279,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             }
         };
         drop_if_empty(&mut srv.db, &argv[1], now);
+        notify_if_dropped(ctx, &argv[1]);
         if let Some(m) = popped {
             ctx.propagate_as(srem(vec![m]));
         }
@@ -276,6 +293,8 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         srv.dirty += s.len() as u64;
         reply_set(out, Some(s));
         srv.db.remove(&argv[1]);
+        notify::notify(srv, notify::SET, "spop", &argv[1]);
+        notify::notify(srv, notify::GENERIC, "del", &argv[1]);
         ctx.propagate_as(vec![Bytes::from_static(b"DEL"), argv[1].clone()]);
         return Ok(());
     }
@@ -290,6 +309,7 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             popped.push(Bytes::copy_from_slice(&m));
         }
     }
+    notify::notify(srv, notify::SET, "spop", &argv[1]);
     ctx.propagate_as(srem(popped));
     Ok(())
 }
@@ -316,6 +336,9 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         s.remove(m);
     }
     drop_if_empty(db, src, now);
+    notify::notify(ctx.srv, notify::SET, "srem", src);
+    notify_if_dropped(ctx, src);
+    let db = &mut ctx.srv.db;
     // One change for the source; the destination changes only if the member is new to it.
     let added = if let Some(d) = modify(db, dst, now)? {
         d.add(m, max)
@@ -326,6 +349,9 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         true
     };
     ctx.srv.dirty += 1 + added as u64;
+    if added {
+        notify::notify(ctx.srv, notify::SET, "sadd", dst);
+    }
     ctx.out.int(1);
     Ok(())
 }

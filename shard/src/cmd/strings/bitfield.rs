@@ -6,6 +6,7 @@ use bytes::Bytes;
 use super::{grow, read_str, str_mut};
 use crate::cmd::{args, err, CmdError, CmdResult, Ctx};
 use crate::db::{Sds, Value};
+use crate::notify;
 
 const BAD_TYPE: &str =
     "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
@@ -325,6 +326,9 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], read_only: bool) -> CmdRe
         }
     }
     ctx.srv.dirty += changes;
+    if changes > 0 {
+        notify::notify(ctx.srv, notify::STRING, "setbit", key);
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use super::{grow, read_str, str_mut};
 use crate::cmd::{args, err, CmdError, CmdResult, Ctx};
 use crate::db::{Sds, Value};
+use crate::notify;
 
 const BAD_OFFSET: &str = "ERR bit offset is not an integer or out of range";
 const BAD_BIT: &str = "ERR bit is not an integer or out of range";
@@ -30,6 +31,7 @@ pub(super) fn setbit(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let key = &argv[1][..];
     let byte = (offset >> 3) as usize;
     let mask = 1u8 << (7 - (offset & 7));
+    let dirty = ctx.srv.dirty;
     let old_bit = match str_mut(&mut ctx.srv.db, key, now)? {
         None => {
             let mut buf = vec![0u8; byte + 1];
@@ -57,6 +59,9 @@ pub(super) fn setbit(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             old_bit
         }
     };
+    if ctx.srv.dirty != dirty {
+        notify::notify(ctx.srv, notify::STRING, "setbit", key);
+    }
     ctx.out.int(old_bit as i64);
     Ok(())
 }
@@ -258,8 +263,10 @@ pub(super) fn bitop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     if len > 0 {
         ctx.srv.db.set(dest, Value::Str(Sds::from_vec(res)), false);
         ctx.srv.dirty += 1;
+        notify::notify(ctx.srv, notify::STRING, "set", dest);
     } else if ctx.srv.db.remove(dest).is_some() {
         ctx.srv.dirty += 1;
+        notify::notify(ctx.srv, notify::GENERIC, "del", dest);
     }
     ctx.out.int(len as i64);
     Ok(())

@@ -6,6 +6,7 @@ use super::longdouble::LongDouble;
 use super::{str_mut, string_value};
 use crate::cmd::{args, err, CmdError, CmdResult, Ctx};
 use crate::db::Sds;
+use crate::notify;
 
 /// INCR key
 pub(super) fn incr(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
@@ -60,6 +61,7 @@ fn incr_by(ctx: &mut Ctx<'_>, key: &[u8], by: i64) -> CmdResult {
         }
     };
     ctx.srv.dirty += 1;
+    notify::notify(ctx.srv, notify::STRING, "incrby", key);
     ctx.out.int(new);
     Ok(())
 }
@@ -96,6 +98,7 @@ pub(super) fn incrbyfloat(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
     };
     ctx.srv.dirty += 1;
+    notify::notify(ctx.srv, notify::STRING, "incrbyfloat", key);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }

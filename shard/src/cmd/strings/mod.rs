@@ -39,6 +39,7 @@ use bytes::Bytes;
 
 use super::{err, CmdError, CmdResult, Ctx, Handler};
 use crate::db::{Db, Sds, Value};
+use crate::notify;
 
 pub use set::{parse_expire_option, ExpireKind};
 
@@ -140,6 +141,7 @@ fn getset(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     ctx.srv.db.set(&argv[1], string_value(&argv[2]), false);
     ctx.srv.dirty += 1;
+    notify::notify(ctx.srv, notify::STRING, "set", &argv[1]);
     Ok(())
 }
 
@@ -155,6 +157,7 @@ fn getdel(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     if ctx.srv.db.remove(&argv[1]).is_some() {
         ctx.srv.dirty += 1;
+        notify::notify(ctx.srv, notify::GENERIC, "del", &argv[1]);
     }
     Ok(())
 }
@@ -197,6 +200,7 @@ fn mset_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], nx: bool) -> CmdResult {
     }
     for kv in argv[1..].chunks_exact(2) {
         ctx.srv.db.set(&kv[0], string_value(&kv[1]), false);
+        notify::notify(ctx.srv, notify::STRING, "set", &kv[0]);
     }
     ctx.srv.dirty += (argv.len() as u64 - 1) / 2;
     if nx {
@@ -225,6 +229,7 @@ fn append(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
     };
     ctx.srv.dirty += 1;
+    notify::notify(ctx.srv, notify::STRING, "append", key);
     ctx.out.int(len as i64);
     Ok(())
 }

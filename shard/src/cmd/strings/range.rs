@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::{check_string_length, grow, read_str, str_mut};
 use crate::cmd::{args, err, CmdError, CmdResult, Ctx};
 use crate::db::{Sds, Value};
+use crate::notify;
 
 /// GETRANGE key start end
 pub(super) fn getrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
@@ -47,6 +48,7 @@ pub(super) fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let value = &argv[3][..];
     let max = ctx.srv.config.proto_max_bulk_len;
     let now = ctx.now;
+    let dirty = ctx.srv.dirty;
     let len = match str_mut(&mut ctx.srv.db, key, now)? {
         // Setting nothing neither creates the key nor changes it.
         None if value.is_empty() => 0,
@@ -75,6 +77,9 @@ pub(super) fn setrange(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             s.len()
         }
     };
+    if ctx.srv.dirty != dirty {
+        notify::notify(ctx.srv, notify::STRING, "setrange", key);
+    }
     ctx.out.int(len as i64);
     Ok(())
 }

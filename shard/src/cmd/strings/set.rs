@@ -6,6 +6,7 @@ use bytes::Bytes;
 use super::{read_str, string_value};
 use crate::cmd::{args, err, CmdError, CmdResult, Ctx};
 use crate::db::Value;
+use crate::notify;
 
 /// How an expiry argument is to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,10 +207,12 @@ fn set_generic(
     }
     ctx.srv.db.set(key, string_value(value), o.keep_ttl());
     ctx.srv.dirty += 1;
+    notify::notify(ctx.srv, notify::STRING, "set", key);
     if let Some(at) = expire_at {
         // A time already past is stored as is: the key is gone at its next lookup, as the
         // replayed `SET ... PXAT` would leave it.
         ctx.srv.db.set_expire(key, at);
+        notify::notify(ctx.srv, notify::GENERIC, "expire", key);
     }
     if !o.get() {
         match replies {
@@ -277,14 +280,17 @@ pub(super) fn getex(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         Some((kind, at)) if !kind.relative() && at <= now => {
             ctx.srv.db.remove(key);
             ctx.srv.dirty += 1;
+            notify::notify(ctx.srv, notify::GENERIC, "del", key);
         }
         Some((_, at)) => {
             ctx.srv.db.set_expire(key, at);
             ctx.srv.dirty += 1;
+            notify::notify(ctx.srv, notify::GENERIC, "expire", key);
         }
         None => {
             if o.persist() && ctx.srv.db.persist(key) {
                 ctx.srv.dirty += 1;
+                notify::notify(ctx.srv, notify::GENERIC, "persist", key);
             }
         }
     }

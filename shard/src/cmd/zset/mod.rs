@@ -27,6 +27,7 @@ use shoal_proto::Reply;
 use super::{err, CmdError, Handler};
 use crate::db::zset::{Limits, ZSet};
 use crate::db::{Db, Sds, Value};
+use crate::notify;
 
 pub static COMMANDS: &[(&str, Handler)] = &[
     ("zadd", write::zadd),
@@ -275,6 +276,7 @@ pub fn store_result(
         let now = ctx.now;
         if ctx.srv.db.contains(dst, now) && ctx.srv.db.remove(dst).is_some() {
             ctx.srv.dirty += 1;
+            notify::notify(ctx.srv, notify::GENERIC, "del", dst);
         }
         ctx.out.int(0);
         return Ok(());
@@ -286,6 +288,8 @@ pub fn store_result(
     }
     ctx.srv.db.set(dst, Value::ZSet(Box::new(z)), false);
     ctx.srv.dirty += 1;
+    // The event is the command's name: zrangestore, zunionstore, zinterstore or zdiffstore.
+    notify::notify(ctx.srv, notify::ZSET, ctx.spec.name, dst);
     ctx.out.int(n as i64);
     Ok(())
 }

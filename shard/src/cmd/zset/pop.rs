@@ -8,6 +8,7 @@ use shoal_proto::Reply;
 use super::{lookup, modify, reply_scored};
 use crate::cmd::{args, err, CmdError, CmdResult, Ctx};
 use crate::db::{Db, Sds};
+use crate::notify;
 use crate::state::Server;
 
 /// Removes up to `count` entries from the low (`max` false) or high end of the sorted set
@@ -51,6 +52,7 @@ pub fn pop_for_blocking(
         _ => return Ok(false),
     };
     srv.dirty += popped.len() as u64;
+    notify_popped(srv, key, max, popped.len());
     match count {
         None => {
             out.array(1 + 2 * popped.len());
@@ -83,6 +85,18 @@ pub fn try_pop_first(
         }
     }
     Ok(false)
+}
+
+/// The events of a pop of `n` entries from `key`: the pop, then `del` if it emptied.
+fn notify_popped(srv: &mut Server, key: &[u8], max: bool, n: usize) {
+    if n == 0 {
+        return;
+    }
+    let event = if max { "zpopmax" } else { "zpopmin" };
+    notify::notify(srv, notify::ZSET, event, key);
+    if !srv.db.contains_raw(key) {
+        notify::notify(srv, notify::GENERIC, "del", key);
+    }
 }
 
 fn reply_mpop(out: &mut Reply, key: &[u8], popped: &[(f64, Sds)]) {
@@ -131,6 +145,7 @@ fn pop_min_max(ctx: &mut Ctx<'_>, argv: &[Bytes], max: bool) -> CmdResult {
             .unwrap_or_default(),
     };
     ctx.srv.dirty += popped.len() as u64;
+    notify_popped(ctx.srv, &argv[1], max, popped.len());
     // A plain pop, and any pop in RESP2, answers one flat array; RESP3 with a count
     // answers pairs.
     let nested = ctx.out.is_resp3() && count.is_some();
@@ -193,6 +208,7 @@ pub fn zmpop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     for key in keys {
         if let Some(popped) = pop_entries(&mut ctx.srv.db, key, now, max, count)? {
             ctx.srv.dirty += popped.len() as u64;
+            notify_popped(ctx.srv, key, max, popped.len());
             reply_mpop(ctx.out, key, &popped);
             return Ok(());
         }

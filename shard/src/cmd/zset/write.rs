@@ -6,6 +6,7 @@ use super::{limits, modify, LexRange, ScoreRange};
 use crate::cmd::{args, err, CmdError, CmdResult, Ctx};
 use crate::db::zset::ZSet;
 use crate::db::Sds;
+use crate::notify;
 
 const NAN_RESULT: &str = "ERR resulting score is not a number (NaN)";
 
@@ -122,6 +123,10 @@ fn add_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], mut f: AddFlags) -> CmdResult 
         None => (0, 0, 0, 0.0),
     };
     ctx.srv.dirty += (added + updated) as u64;
+    if added + updated > 0 {
+        let event = if f.incr { "zincr" } else { "zadd" };
+        notify::notify(ctx.srv, notify::ZSET, event, &argv[1]);
+    }
     if f.incr {
         if processed > 0 {
             ctx.out.double(last);
@@ -151,8 +156,19 @@ pub fn zrem(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     })?
     .unwrap_or(0);
     ctx.srv.dirty += removed as u64;
+    notify_removed(ctx, &argv[1], "zrem", removed);
     ctx.out.int(removed);
     Ok(())
+}
+
+/// The events of a removal from `key`: `event`, then `del` if it emptied the set.
+fn notify_removed(ctx: &mut Ctx<'_>, key: &[u8], event: &str, removed: i64) {
+    if removed > 0 {
+        notify::notify(ctx.srv, notify::ZSET, event, key);
+        if !ctx.srv.db.contains_raw(key) {
+            notify::notify(ctx.srv, notify::GENERIC, "del", key);
+        }
+    }
 }
 
 /// ZREMRANGEBYRANK key start stop
@@ -209,6 +225,8 @@ fn remove_span(
     })?
     .unwrap_or(0);
     ctx.srv.dirty += removed as u64;
+    // The event is the command's name: zremrangebyrank, zremrangebyscore or zremrangebylex.
+    notify_removed(ctx, key, ctx.spec.name, removed);
     ctx.out.int(removed);
     Ok(())
 }
