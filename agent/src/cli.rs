@@ -13,10 +13,10 @@ use shoal_shard::ShardConfig;
 
 /// `EX_USAGE`: bad flags or configuration.
 const EX_USAGE: u8 = 64;
+/// `EX_DATAERR`: the AOF could not be read or repaired.
+const EX_DATAERR: u8 = 65;
 /// `EX_UNAVAILABLE`: a port the agent needs is taken.
 const EX_UNAVAILABLE: u8 = 69;
-/// `EX_SOFTWARE`: the shard failed while running.
-const EX_SOFTWARE: u8 = 70;
 /// `EX_OSERR`: the system refused (directories, affinity, runtime).
 const EX_OSERR: u8 = 71;
 
@@ -45,6 +45,18 @@ enum Command {
     Config(ConfigCommand),
     /// Ask the local agent whether it is ready (exit 0) or not (exit 1).
     Health(HealthArgs),
+    /// Check or repair a shard's append-only file.
+    #[command(subcommand)]
+    Aof(AofCommand),
+}
+
+#[derive(Subcommand)]
+enum AofCommand {
+    /// Report the first damaged byte, if any (PATH: the appendonlydir, its manifest, or one
+    /// .aof file). Exits 1 when the AOF is damaged.
+    Check { path: PathBuf },
+    /// Cut the last file back to its last valid record (only the last file may be cut).
+    Fix { path: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -158,6 +170,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::Shard(args)) => run_shard(args),
+        Some(Command::Aof(cmd)) => run_aof(cmd),
         Some(Command::Run(args)) => run_agent(args),
         Some(Command::Config(c)) => config_command(c),
         Some(Command::Health(args)) => health(args),
@@ -277,7 +290,29 @@ fn run_shard(args: ShardArgs) -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "shard failed");
             eprintln!("shoal shard: {e}");
-            ExitCode::from(EX_SOFTWARE)
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run_aof(cmd: AofCommand) -> ExitCode {
+    use shoal_shard::aof;
+    let (res, path) = match &cmd {
+        AofCommand::Check { path } => (aof::check(path, |_, _| {}), path),
+        AofCommand::Fix { path } => (aof::fix(path, |_, _| {}), path),
+    };
+    match res {
+        Ok(report) => {
+            println!("{report}");
+            if report.problem.is_some() && matches!(cmd, AofCommand::Check { .. }) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("shoal aof {}: {e}", path.display());
+            ExitCode::from(EX_DATAERR)
         }
     }
 }

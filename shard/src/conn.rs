@@ -114,6 +114,9 @@ pub async fn serve<S>(
                 blocked,
             )
         };
+        if !durable_gate(&shared, &mut stream).await {
+            break;
+        }
         if !flush(&mut stream, &mut out).await {
             break;
         }
@@ -123,6 +126,9 @@ pub async fn serve<S>(
         if blocked {
             match wait_unblocked(&shared, &client_rc, id, &mut stream, &mut inbuf, &kill).await {
                 Some(reply) => {
+                    if !durable_gate(&shared, &mut stream).await {
+                        break;
+                    }
                     shared.borrow_mut().stats.total_net_output_bytes += reply.len() as u64;
                     if let Err(e) = stream.write_all(&reply).await {
                         tracing::debug!(error = %e, "write failed");
@@ -164,6 +170,27 @@ pub async fn serve<S>(
     srv.blocking.remove_client(id);
     srv.watches.remove_client(id);
     srv.clients.remove(id);
+}
+
+/// Under `appendfsync always`, holds this connection's replies until every write applied
+/// so far is on disk (other connections are served meanwhile). A failed sync means a reply
+/// could claim what a crash would take back: the client gets an error instead and the
+/// process exits for its supervisor to restart it. False when the connection must close.
+async fn durable_gate<S: AsyncWrite + Unpin>(shared: &Rc<RefCell<Server>>, stream: &mut S) -> bool {
+    let gate = shared.borrow().persist.reply_gate();
+    let Some((need, mut wait)) = gate else {
+        return true;
+    };
+    match wait.wait(need).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "AOF failed under appendfsync always; exiting");
+            let text = format!("-ERR AOF write failed, command not durable: {e}\r\n");
+            let _ = stream.write_all(text.as_bytes()).await;
+            let _ = stream.flush().await;
+            std::process::exit(crate::aof::EXIT_AOF_FAILED);
+        }
+    }
 }
 
 fn over_query_limit(srv: &Server, id: u64, len: usize) -> bool {

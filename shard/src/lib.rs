@@ -13,6 +13,7 @@
 //! - [`glob`]: Redis's glob matching.
 //! - [`notify`]: keyspace notifications (`notify-keyspace-events`).
 //! - [`rdb`]: the RDB serialization of single values (DUMP, RESTORE).
+//! - [`persist`]: the shard's use of the AOF: loading, propagation, rewrites, reply gating.
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 // Tests may unwrap: a panic there is a failed assertion, not a crashed server.
@@ -27,6 +28,7 @@ pub mod conn;
 pub mod db;
 pub mod glob;
 pub mod notify;
+pub mod persist;
 pub mod pubsub;
 pub mod rdb;
 pub mod server;

@@ -25,6 +25,31 @@ pub enum ShardError {
     },
     #[error("pin to cpu {cpu}: {source}")]
     Pin { cpu: usize, source: nix::Error },
+    /// Another live process owns the appendonlydir.
+    #[error("{0}")]
+    AofLocked(String),
+    /// The AOF could not be loaded (damage names the file and offset).
+    #[error(
+        "Bad file format reading the append only file: {0} (inspect it with `shoal aof check`)"
+    )]
+    AofLoad(String),
+    #[error("closing the AOF: {0}")]
+    AofClose(String),
+}
+
+impl ShardError {
+    /// The process exit code for this error: a locked directory and a damaged AOF are told
+    /// apart from other failures so a supervisor need not parse the log.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            // EX_CANTCREAT: the directory is someone else's.
+            ShardError::AofLocked(_) => 73,
+            // EX_DATAERR: the data needs an operator (`shoal aof check`).
+            ShardError::AofLoad(_) => 65,
+            ShardError::AofClose(_) => crate::aof::EXIT_AOF_FAILED as u8,
+            _ => 70,
+        }
+    }
 }
 
 /// Runs a shard until it is told to stop.
@@ -80,18 +105,39 @@ async fn serve(config: ShardConfig) -> Result<(), ShardError> {
         let listener = bind_unix(path)?;
         tokio::task::spawn_local(accept_unix(shared.clone(), listener));
     }
-    tracing::info!(port = config.port, bind = %config.bind, "shard ready to accept connections");
-    tokio::task::spawn_local(cron(shared.clone()));
     let mut tasks = Vec::new();
     for l in tcp {
         tasks.push(tokio::task::spawn_local(accept_tcp(shared.clone(), l)));
     }
     let stop = shared.borrow().shutdown.clone();
+    if config.appendonly {
+        // Connections are accepted meanwhile and answered -LOADING.
+        let loaded = tokio::select! {
+            r = crate::persist::load::load(&shared) => r,
+            _ = shutdown_signal() => return Ok(()),
+        };
+        match loaded {
+            Ok(()) => {}
+            Err(crate::persist::load::StartError::Locked(e)) => {
+                return Err(ShardError::AofLocked(e.to_string()))
+            }
+            Err(e) => return Err(ShardError::AofLoad(e.to_string())),
+        }
+    }
+    tracing::info!(port = config.port, bind = %config.bind, "shard ready to accept connections");
+    tokio::task::spawn_local(cron(shared.clone()));
+    tokio::task::spawn_local(crate::persist::rewrite::drive(shared.clone()));
     tokio::select! {
         _ = shutdown_signal() => {}
         _ = stop.notified() => {}
     }
     tracing::info!("shard shutting down");
+    let aof = shared.borrow_mut().persist.aof.take();
+    if let Some(aof) = aof {
+        aof.close()
+            .map_err(|e| ShardError::AofClose(e.to_string()))?;
+        tracing::info!("AOF synced and closed");
+    }
     Ok(())
 }
 
@@ -232,6 +278,14 @@ async fn cron(shared: Rc<RefCell<Server>>) {
             crate::cmd::after_expiry(srv);
             crate::notify::publish_pending(srv);
         }
+        if let Some(aof) = srv.persist.aof.as_ref() {
+            if aof.must_exit() {
+                tracing::error!(state = ?aof.state(), "AOF failed under appendfsync always; exiting");
+                std::process::exit(crate::aof::EXIT_AOF_FAILED);
+            }
+            aof.flush();
+        }
+        crate::persist::rewrite::cron(srv);
     }
 }
 

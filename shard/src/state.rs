@@ -145,6 +145,8 @@ pub struct Server {
     pub watches: crate::cmd::multi::Watches,
     /// Channel and pattern subscriptions; messages go to each client's outbox.
     pub pubsub: crate::pubsub::Broker<Rc<crate::pubsub::outbox::Outbox>>,
+    /// The AOF and its status.
+    pub persist: crate::persist::Persist,
 }
 
 impl Server {
@@ -170,6 +172,7 @@ impl Server {
             blocking: Default::default(),
             watches: Default::default(),
             pubsub: Default::default(),
+            persist: Default::default(),
         }
     }
 }

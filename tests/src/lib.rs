@@ -5,6 +5,7 @@
 //! `redis-server` (7.0, from `PATH`) and compare the replies byte for byte.
 //!
 //! # Layout
+//! - [`aof`]: a shard with an AOF on a directory that outlives it (kill, restart).
 //! - [`bin`]: finds (and keeps fresh) the `shoal` binary the tests run.
 //! - [`server`]: starts a shard or a `redis-server` on a free port; both die on drop.
 //! - [`resp`]: a small, order-preserving RESP2/RESP3 reply parser and encoder.
@@ -21,6 +22,7 @@
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
+pub mod aof;
 pub mod bin;
 pub mod client;
 pub mod diff;

@@ -79,6 +79,16 @@ impl BaseWriter {
         Ok(())
     }
 
+    /// Adds `commands` commands already encoded as RESP (whole records only).
+    pub fn emit_encoded(&mut self, resp: &[u8], commands: u64) -> Result<(), AofError> {
+        self.buf.extend_from_slice(resp);
+        self.commands += commands;
+        if self.buf.len() >= BASE_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<(), AofError> {
         if self.buf.is_empty() {
             return Ok(());

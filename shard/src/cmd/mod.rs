@@ -10,6 +10,17 @@
 //! error whose text becomes the reply. It must not write anything before returning an
 //! error. A handler that changes the dataset adds to `ctx.srv.dirty`, which is how the
 //! AOF and WATCH learn that it did.
+//!
+//! # Propagation to the AOF
+//! After a command that moved `dirty`, `call` appends it to the AOF as it came, except for
+//! the clock- and chance-dependent commands `persist::propagate` rewrites from the
+//! keyspace. A handler that knows better says so on its `Ctx`:
+//! - `ctx.propagate_as(argv)`: record this instead of the request (call it once per
+//!   command to record several, e.g. SPOP → SREM of the popped members);
+//! - `ctx.also_propagate(argv)`: record this after the request (or its replacement);
+//! - `ctx.no_propagate()`: record nothing.
+//!
+//! Inside EXEC the recorded commands are wrapped in MULTI … EXEC.
 
 pub mod args;
 pub mod connection;
@@ -18,6 +29,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod multi;
+pub mod persist;
 pub mod pubsub;
 pub mod server;
 pub mod set;
@@ -93,11 +105,38 @@ pub struct Ctx<'a> {
     /// EXEC) sees a single instant, as in Redis.
     pub now: i64,
     pub spec: &'static CommandSpec,
+    /// What the AOF records for this command; see the module doc.
+    pub prop: Propagation,
+}
+
+/// A handler's say on what the AOF records for its command.
+#[derive(Debug, Default)]
+pub struct Propagation {
+    /// Replaces the request when not empty.
+    pub instead: Vec<Vec<Bytes>>,
+    /// Recorded after the request or its replacement.
+    pub also: Vec<Vec<Bytes>>,
+    pub nothing: bool,
 }
 
 impl Ctx<'_> {
     pub fn db(&mut self) -> &mut crate::db::Db {
         &mut self.srv.db
+    }
+
+    /// Records `argv` in the AOF instead of the request (several calls record several).
+    pub fn propagate_as(&mut self, argv: Vec<Bytes>) {
+        self.prop.instead.push(argv);
+    }
+
+    /// Records `argv` in the AOF after the request (or its replacement).
+    pub fn also_propagate(&mut self, argv: Vec<Bytes>) {
+        self.prop.also.push(argv);
+    }
+
+    /// Records nothing for this command.
+    pub fn no_propagate(&mut self) {
+        self.prop.nothing = true;
     }
 }
 
@@ -115,6 +154,7 @@ static FAMILIES: &[&[(&str, Handler)]] = &[
     list::COMMANDS,
     list::blocking::COMMANDS,
     multi::COMMANDS,
+    persist::COMMANDS,
     pubsub::COMMANDS,
     server::COMMANDS,
     set::COMMANDS,
@@ -284,6 +324,20 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
         );
         return;
     }
+    if srv.persist.loading.is_some()
+        && client.id != crate::persist::load::LOAD_CLIENT_ID
+        && !spec.flags.has(shoal_proto::Flags::LOADING)
+    {
+        let e = CmdError::Static("LOADING Redis is loading the dataset in memory");
+        reject(srv, client, out, args, Some(spec), &e);
+        return;
+    }
+    if spec.flags.has(shoal_proto::Flags::WRITE) {
+        if let Some(text) = srv.persist.misconf() {
+            reject(srv, client, out, args, Some(spec), &CmdError::Owned(text));
+            return;
+        }
+    }
     if client.proto == shoal_proto::Protocol::Resp2
         && srv.pubsub.is_subscribed(client.id)
         && !allowed_while_subscribed(spec)
@@ -398,7 +452,15 @@ pub fn call(
     } else {
         Vec::new()
     };
+    if srv.persist.rewrite.walk.is_some() && spec.flags.has(shoal_proto::Flags::WRITE) {
+        crate::persist::walk::before_write(srv, spec, args);
+    }
     let mark = out.len();
+    let is_exec = spec.name == "exec";
+    if is_exec {
+        srv.persist.in_exec = true;
+        srv.persist.multi_open = false;
+    }
     let started = Instant::now();
     let mut ctx = Ctx {
         srv,
@@ -406,8 +468,10 @@ pub fn call(
         out,
         now,
         spec,
+        prop: Propagation::default(),
     };
     let result = handler(&mut ctx, args);
+    let prop = std::mem::take(&mut ctx.prop);
     crate::notify::publish_pending(srv);
     crate::notify::arm(srv);
     let nanos = started.elapsed().as_nanos() as u64;
@@ -435,8 +499,42 @@ pub fn call(
             multi::touch_flushed(srv, &flushed);
         }
         signal_modified(srv, spec, args);
+        if !is_exec {
+            propagate(srv, spec, args, prop);
+        }
+    }
+    if is_exec {
+        // Out of the transaction first, or the EXEC would open another MULTI.
+        srv.persist.in_exec = false;
+        if std::mem::take(&mut srv.persist.multi_open) {
+            srv.persist.append(&["EXEC"]);
+        }
     }
     after_expiry(srv);
+}
+
+/// Appends what a command that changed the dataset leaves in the AOF.
+fn propagate(srv: &mut Server, spec: &CommandSpec, args: &[Bytes], prop: Propagation) {
+    if srv.persist.aof.is_none() || prop.nothing {
+        return;
+    }
+    if !prop.instead.is_empty() {
+        for c in &prop.instead {
+            srv.persist.append(c);
+        }
+    } else {
+        match crate::persist::propagate::rewrite(&srv.db, spec.name, args) {
+            Some(cmds) => {
+                for c in &cmds {
+                    srv.persist.append(c);
+                }
+            }
+            None => srv.persist.append(args),
+        }
+    }
+    for c in &prop.also {
+        srv.persist.append(c);
+    }
 }
 
 /// Re-runs the command of a blocked client whose key became ready.
@@ -479,6 +577,7 @@ pub fn after_expiry(srv: &mut Server) {
     let expired = std::mem::take(&mut srv.db.expired);
     for key in &expired {
         multi::touch(srv, key);
+        srv.persist.append(&[b"DEL" as &[u8], key.as_ref()]);
     }
 }
 

@@ -4,6 +4,11 @@ use crate::db::list::{End, List};
 use crate::db::set::Set;
 use crate::db::zset::ZSet;
 
+/// Every value these tests build has an RDB encoding.
+fn dump(v: &Value) -> Vec<u8> {
+    super::dump(v).expect("encodable value")
+}
+
 fn limits() -> Limits {
     Limits {
         set_max_intset_entries: 512,

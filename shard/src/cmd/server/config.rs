@@ -35,6 +35,9 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         table::set_many(&mut ctx.srv.config, &pairs).map_err(|e| CmdError::Owned(e.to_string()))?;
     for name in changed {
         tracing::info!(param = name, "configuration changed");
+        if name == "appendfsync" || name == "appendonly" {
+            crate::persist::config_changed(ctx.srv).map_err(CmdError::Owned)?;
+        }
     }
     ctx.out.ok();
     Ok(())

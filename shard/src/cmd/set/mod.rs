@@ -256,18 +256,33 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
         return Ok(());
     };
+    // The AOF records the members chance picked: SREM, or DEL when all went.
+    let srem = |popped: Vec<Bytes>| {
+        let mut cmd = Vec::with_capacity(popped.len() + 2);
+        cmd.push(Bytes::from_static(b"SREM"));
+        cmd.push(argv[1].clone());
+        cmd.extend(popped);
+        cmd
+    };
     let Some(count) = count else {
         let i = srv.rng.gen_range(0..s.len().max(1));
-        match s.take_index(i) {
+        let popped = match s.take_index(i) {
             Some(m) => {
                 out.bulk(&m);
                 srv.dirty += 1;
                 notify::notify(srv, notify::SET, "spop", &argv[1]);
+                Some(Bytes::copy_from_slice(&m))
             }
-            None => out.null(),
-        }
+            None => {
+                out.null();
+                None
+            }
+        };
         drop_if_empty(&mut srv.db, &argv[1], now);
         notify_if_dropped(ctx, &argv[1]);
+        if let Some(m) = popped {
+            ctx.propagate_as(srem(vec![m]));
+        }
         return Ok(());
     };
     if count == 0 {
@@ -280,18 +295,22 @@ fn spop(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         srv.db.remove(&argv[1]);
         notify::notify(srv, notify::SET, "spop", &argv[1]);
         notify::notify(srv, notify::GENERIC, "del", &argv[1]);
+        ctx.propagate_as(vec![Bytes::from_static(b"DEL"), argv[1].clone()]);
         return Ok(());
     }
     let count = count as usize;
     srv.dirty += count as u64;
     out.set(count);
+    let mut popped = Vec::with_capacity(count);
     for _ in 0..count {
         let i = srv.rng.gen_range(0..s.len());
         if let Some(m) = s.take_index(i) {
             out.bulk(&m);
+            popped.push(Bytes::copy_from_slice(&m));
         }
     }
     notify::notify(srv, notify::SET, "spop", &argv[1]);
+    ctx.propagate_as(srem(popped));
     Ok(())
 }
 
