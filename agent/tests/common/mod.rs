@@ -42,7 +42,17 @@ impl Agent {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Agent {
-        let dir = temp_dir(tag);
+        Agent::spawn_in(temp_dir(tag), admin, prefix, args, env)
+    }
+
+    /// Like [`Agent::spawn`], on an existing directory: a restart on the same data.
+    pub fn spawn_in(
+        dir: PathBuf,
+        admin: u16,
+        prefix: &[&str],
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Agent {
         let mut cmd = match prefix.split_first() {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
@@ -60,7 +70,11 @@ impl Agent {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(
-                std::fs::File::create(dir.join("agent.log")).unwrap(),
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("agent.log"))
+                    .unwrap(),
             ));
         for (k, v) in env {
             cmd.env(k, v);
