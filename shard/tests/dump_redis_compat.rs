@@ -1,7 +1,7 @@
 //! DUMP payloads must cross between shoal and Redis 7.0 in both directions: Redis must
 //! RESTORE what shoal's codec writes, and shoal must load what Redis DUMPs, in the compact
 //! encodings too (intset, listpack, quicklist, LZF strings). Needs `redis-server` on PATH;
-//! skipped (with a message) without it.
+//! scripts/test installs it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
