@@ -348,6 +348,21 @@ impl Db {
         self.keys.iter()
     }
 
+    /// The key and entry at storage position `i` (eviction sampling).
+    pub fn entry_at(&self, i: usize) -> Option<(&Sds, &Entry)> {
+        self.keys.get_index(i)
+    }
+
+    /// The volatile key and its expiry at position `i` of the expiry table.
+    pub fn volatile_at(&self, i: usize) -> Option<(&Sds, i64)> {
+        self.expires.get_index(i).map(|(k, &at)| (k, at))
+    }
+
+    /// A key's entry, without expiry, statistics or touching its clock.
+    pub fn entry_raw(&self, key: &[u8]) -> Option<&Entry> {
+        self.keys.get(key)
+    }
+
     /// Expires `key` if due; used by the active cycle and by scans.
     pub fn expire_key_if_due(&mut self, key: &[u8], now: i64) -> bool {
         self.expire_if_needed(key, now)
