@@ -363,6 +363,26 @@ impl Db {
         self.keys.get(key)
     }
 
+    /// Gives back table memory once a table is under a tenth full (as Redis resizes
+    /// sparse dicts), or whenever it has spare room if `always`: removal never shrinks
+    /// the tables, and eviction must be able to get under `maxmemory` with them.
+    /// Returns whether anything was shrunk.
+    pub fn shrink_if_sparse(&mut self, always: bool) -> bool {
+        fn sparse(len: usize, cap: usize, always: bool) -> bool {
+            cap > 64 && (len * 10 < cap || (always && len < cap))
+        }
+        let mut shrunk = false;
+        if sparse(self.keys.len(), self.keys.capacity(), always) {
+            self.keys.shrink_to_fit();
+            shrunk = true;
+        }
+        if sparse(self.expires.len(), self.expires.capacity(), always) {
+            self.expires.shrink_to_fit();
+            shrunk = true;
+        }
+        shrunk
+    }
+
     /// Expires `key` if due; used by the active cycle and by scans.
     pub fn expire_key_if_due(&mut self, key: &[u8], now: i64) -> bool {
         self.expire_if_needed(key, now)
