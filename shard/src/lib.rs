@@ -26,6 +26,7 @@ pub mod cmd;
 pub mod config;
 pub mod conn;
 pub mod db;
+pub mod evict;
 pub mod glob;
 pub mod notify;
 pub mod persist;

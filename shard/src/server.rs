@@ -278,6 +278,12 @@ async fn cron(shared: Rc<RefCell<Server>>) {
             crate::cmd::after_expiry(srv);
             crate::notify::publish_pending(srv);
         }
+        // Eviction a command's budget cut short, or a lowered `maxmemory`, goes on here.
+        if srv.config.maxmemory > 0 {
+            crate::notify::arm(srv);
+            crate::evict::perform(srv);
+            crate::notify::publish_pending(srv);
+        }
         if let Some(aof) = srv.persist.aof.as_ref() {
             if aof.must_exit() {
                 tracing::error!(state = ?aof.state(), "AOF failed under appendfsync always; exiting");

@@ -147,6 +147,8 @@ pub struct Server {
     pub pubsub: crate::pubsub::Broker<Rc<crate::pubsub::outbox::Outbox>>,
     /// The AOF and its status.
     pub persist: crate::persist::Persist,
+    /// `maxmemory` enforcement: the eviction pool and the memory meter.
+    pub evict: crate::evict::Evictor,
 }
 
 impl Server {
@@ -173,6 +175,7 @@ impl Server {
             watches: Default::default(),
             pubsub: Default::default(),
             persist: Default::default(),
+            evict: Default::default(),
         }
     }
 }

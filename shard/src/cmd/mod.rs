@@ -332,6 +332,15 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
         reject(srv, client, out, args, Some(spec), &e);
         return;
     }
+    if srv.config.maxmemory > 0
+        && client.id != crate::persist::load::LOAD_CLIENT_ID
+        && crate::evict::perform(srv) == crate::evict::Outcome::Fail
+        && refused_on_oom(client, spec)
+    {
+        let e = CmdError::Static(crate::evict::OOM);
+        reject(srv, client, out, args, Some(spec), &e);
+        return;
+    }
     if spec.flags.has(shoal_proto::Flags::WRITE) {
         if let Some(text) = srv.persist.misconf() {
             reject(srv, client, out, args, Some(spec), &CmdError::Owned(text));
@@ -370,6 +379,26 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
         if spec.flags.has(shoal_proto::Flags::BLOCKING) {
             crate::blocking::block(srv, client.id, client.proto, wait, args);
         }
+    }
+}
+
+/// Whether a command is refused while memory is over `maxmemory` and nothing can be
+/// evicted: commands that may grow memory, an EXEC holding one, and anything queued
+/// inside MULTI (queueing itself takes memory) except what ends the transaction.
+fn refused_on_oom(client: &Client, spec: &CommandSpec) -> bool {
+    if spec.flags.has(shoal_proto::Flags::DENYOOM) {
+        return true;
+    }
+    let Some(tx) = client.tx.as_ref() else {
+        return false;
+    };
+    match spec.name {
+        "exec" => tx
+            .cmds
+            .iter()
+            .any(|(s, _, _)| s.flags.has(shoal_proto::Flags::DENYOOM)),
+        "discard" | "quit" | "reset" => false,
+        _ => true,
     }
 }
 

@@ -348,6 +348,41 @@ impl Db {
         self.keys.iter()
     }
 
+    /// The key and entry at storage position `i` (eviction sampling).
+    pub fn entry_at(&self, i: usize) -> Option<(&Sds, &Entry)> {
+        self.keys.get_index(i)
+    }
+
+    /// The volatile key and its expiry at position `i` of the expiry table.
+    pub fn volatile_at(&self, i: usize) -> Option<(&Sds, i64)> {
+        self.expires.get_index(i).map(|(k, &at)| (k, at))
+    }
+
+    /// A key's entry, without expiry, statistics or touching its clock.
+    pub fn entry_raw(&self, key: &[u8]) -> Option<&Entry> {
+        self.keys.get(key)
+    }
+
+    /// Gives back table memory once a table is under a tenth full (as Redis resizes
+    /// sparse dicts), or whenever it has spare room if `always`: removal never shrinks
+    /// the tables, and eviction must be able to get under `maxmemory` with them.
+    /// Returns whether anything was shrunk.
+    pub fn shrink_if_sparse(&mut self, always: bool) -> bool {
+        fn sparse(len: usize, cap: usize, always: bool) -> bool {
+            cap > 64 && (len * 10 < cap || (always && len < cap))
+        }
+        let mut shrunk = false;
+        if sparse(self.keys.len(), self.keys.capacity(), always) {
+            self.keys.shrink_to_fit();
+            shrunk = true;
+        }
+        if sparse(self.expires.len(), self.expires.capacity(), always) {
+            self.expires.shrink_to_fit();
+            shrunk = true;
+        }
+        shrunk
+    }
+
     /// Expires `key` if due; used by the active cycle and by scans.
     pub fn expire_key_if_due(&mut self, key: &[u8], now: i64) -> bool {
         self.expire_if_needed(key, now)
