@@ -297,7 +297,8 @@ pub fn perform(srv: &mut Server) -> Outcome {
         let after = thread_net();
         freed += (before - after).max(0) as u64;
         keys += 1;
-        if keys % KEYS_PER_CHECK == 0 {
+        if keys.is_multiple_of(KEYS_PER_CHECK) {
+            srv.db.shrink_if_sparse(false);
             if srv.evict.meter.used() <= limit {
                 break;
             }
