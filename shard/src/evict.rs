@@ -298,6 +298,7 @@ pub fn perform(srv: &mut Server) -> Outcome {
         freed += (before - after).max(0) as u64;
         keys += 1;
         if keys.is_multiple_of(KEYS_PER_CHECK) {
+            srv.db.shrink_if_sparse(false);
             if srv.evict.meter.used() <= limit {
                 break;
             }

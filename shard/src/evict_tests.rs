@@ -102,3 +102,15 @@ fn tenacity_budget() {
     assert!(time_limit(50).is_some_and(|d| d > Duration::from_millis(100)));
     assert_eq!(time_limit(100), None);
 }
+
+#[test]
+fn sparse_tables_are_shrunk() {
+    let mut db = db_with(1000);
+    for i in 10..1000 {
+        db.remove(format!("k{i}").as_bytes());
+    }
+    assert!(db.shrink_if_sparse(false));
+    // Now tight: only an explicit request shrinks again, and then there is nothing to do.
+    assert!(!db.shrink_if_sparse(false));
+    assert_eq!(db.len(), 10);
+}
