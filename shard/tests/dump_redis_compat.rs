@@ -81,34 +81,50 @@ impl Conn {
 }
 
 fn start_redis() -> Option<(Redis, Conn)> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    // scripts/test installs redis-server; without it this check cannot pass.
-    let child = child.expect("redis-server is required (apt-get install redis-server)");
-    let redis = Redis(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-            return Some((redis, Conn(BufReader::new(s))));
+    // Tests run in parallel and each picks a free port by binding and releasing it, so two
+    // servers can race for one port: the loser exits, and its test must not talk to the
+    // winner. Each try checks that the server answering is its own child.
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        // scripts/test installs redis-server; without it this check cannot pass.
+        let child = child.expect("redis-server is required (apt-get install redis-server)");
+        let pid = child.id();
+        let mut redis = Redis(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(_)) = redis.0.try_wait() {
+                break;
+            }
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+                let mut c = Conn(BufReader::new(s));
+                if let Resp::Bulk(Some(info)) = c.call(&[b"info", b"server"]) {
+                    if String::from_utf8_lossy(&info).contains(&format!("process_id:{pid}\r\n")) {
+                        return Some((redis, c));
+                    }
+                }
+                break;
+            }
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(50));
     }
+    panic!("could not start a redis-server of this test's own");
 }
 
 fn bulks(r: Resp) -> Vec<Vec<u8>> {
