@@ -16,8 +16,8 @@
 //!   then is a generator or comparison that depends on timing or randomness.
 //!
 //! # Environment
-//! - `SHOAL_DIFF_SEED`: the seed (default: random, always printed so a failure can be
-//!   replayed).
+//! - `SHOAL_DIFF_SEED`: the seed, or `random` (default: a fixed seed, so CI is
+//!   reproducible; the seed is always printed so a failure can be replayed).
 //! - `SHOAL_DIFF_COMMANDS`: commands per family test (defaults per test).
 //! - `SHOAL_DIFF_FOREIGN=basic`: see [`foreign`].
 
