@@ -3,7 +3,7 @@
 //! encodings too (intset, listpack, quicklist, LZF strings). Needs `redis-server` on PATH;
 //! scripts/test installs it.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -80,20 +80,54 @@ impl Conn {
     }
 }
 
+/// True when the server answering on `port` is process `pid`. Uses a connection of its
+/// own and never panics: any error means "not this test's server".
+fn answers_as(port: u16, pid: u32) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    if s.set_read_timeout(Some(Duration::from_secs(2))).is_err()
+        || s.write_all(b"*2\r\n$4\r\ninfo\r\n$6\r\nserver\r\n")
+            .is_err()
+    {
+        return false;
+    }
+    let want = format!("process_id:{pid}\r\n");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while seen.len() < 64 * 1024 {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+        let text = String::from_utf8_lossy(&seen);
+        if text.contains(&want) {
+            return true;
+        }
+        if text.contains("process_id:") && text.contains("run_id:") {
+            return false;
+        }
+    }
+    false
+}
+
 fn start_redis() -> Option<(Redis, Conn)> {
-    // Tests run in parallel and each picks a free port by binding and releasing it, so two
-    // servers can race for one port: the loser exits, and its test must not talk to the
-    // winner. Each try checks that the server answering is its own child.
-    for _ in 0..5 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+    // Tests run in parallel and each needs a free port. Ports are drawn below the
+    // ephemeral range, so no client socket can hold one, and each try checks that the
+    // server answering is its own child before using it.
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    for _ in 0..10 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 2000;
+        let port = 20000 + (std::process::id() % 4000) as u16 * 2 + n;
+        if TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
         let child = Command::new("redis-server")
             .args([
                 "--port",
                 &port.to_string(),
+                "--bind",
+                "127.0.0.1",
                 "--save",
                 "",
                 "--appendonly",
@@ -107,20 +141,14 @@ fn start_redis() -> Option<(Redis, Conn)> {
         let pid = child.id();
         let mut redis = Redis(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
+        while Instant::now() < deadline {
             if let Ok(Some(_)) = redis.0.try_wait() {
                 break;
             }
-            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-                let mut c = Conn(BufReader::new(s));
-                if let Resp::Bulk(Some(info)) = c.call(&[b"info", b"server"]) {
-                    if String::from_utf8_lossy(&info).contains(&format!("process_id:{pid}\r\n")) {
-                        return Some((redis, c));
-                    }
-                }
-                break;
+            if answers_as(port, pid) {
+                let s = TcpStream::connect(("127.0.0.1", port)).expect("connect to redis-server");
+                return Some((redis, Conn(BufReader::new(s))));
             }
-            assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
