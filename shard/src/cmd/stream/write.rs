@@ -150,8 +150,38 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
         Err(AddError::TooLarge) => return Err("ERR Elements are too large to be stored".into()),
     };
-    if let Some(how) = a.how {
-        s.trim(how, a.approx, a.limit);
+    let trimmed = match a.how {
+        Some(how) => s.trim(how, a.approx, a.limit),
+        None => 0,
+    };
+    let first = s.edge_id(true);
+    // The AOF gets the ID the entry really got (an `*` would draw a new one on replay)
+    // and, when entries went, an exact trim: `~` depends on node layout.
+    let mut record = vec![
+        Bytes::from_static(b"XADD"),
+        key.clone(),
+        Bytes::from(id.to_string()),
+    ];
+    record.extend(fields.iter().cloned());
+    ctx.propagate_as(record);
+    if trimmed > 0 {
+        let trim = match first {
+            Some(first) => vec![
+                Bytes::from_static(b"XTRIM"),
+                key.clone(),
+                Bytes::from_static(b"MINID"),
+                Bytes::from_static(b"="),
+                Bytes::from(first.to_string()),
+            ],
+            None => vec![
+                Bytes::from_static(b"XTRIM"),
+                key.clone(),
+                Bytes::from_static(b"MAXLEN"),
+                Bytes::from_static(b"="),
+                Bytes::from_static(b"0"),
+            ],
+        };
+        ctx.also_propagate(trim);
     }
     reply_id(ctx.out, id);
     ctx.srv.dirty += 1;
