@@ -140,11 +140,6 @@ impl Ctx<'_> {
     }
 }
 
-struct Entry {
-    spec: &'static CommandSpec,
-    handler: Handler,
-}
-
 /// Every family's handlers; one line per family.
 static FAMILIES: &[&[(&str, Handler)]] = &[
     connection::COMMANDS,
@@ -168,15 +163,16 @@ fn families() -> &'static [&'static [(&'static str, Handler)]] {
     FAMILIES
 }
 
-fn table() -> &'static HashMap<&'static str, Entry> {
-    static TABLE: OnceLock<HashMap<&'static str, Entry>> = OnceLock::new();
+/// Handlers by full command name.
+fn table() -> &'static HashMap<&'static str, Handler> {
+    static TABLE: OnceLock<HashMap<&'static str, Handler>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut map = HashMap::new();
         for family in families() {
             for &(name, handler) in family.iter() {
                 match command::lookup(name.as_bytes()) {
                     Some(spec) => {
-                        map.insert(spec.name, Entry { spec, handler });
+                        map.insert(spec.name, handler);
                     }
                     None => {
                         tracing::error!(command = name, "handler without a command-table entry")
@@ -202,32 +198,41 @@ pub fn implemented(spec: &CommandSpec) -> bool {
 /// Resolves a request to its command (or subcommand) spec and handler, or the exact
 /// error Redis gives for an unknown command, unknown subcommand or wrong arity.
 pub fn resolve(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), CmdError> {
-    let spec = find(args)?;
-    if !spec.arity_ok(args.len()) {
-        return Err(wrong_arity(spec.name));
-    }
-    match table().get(spec.name) {
-        Some(e) => Ok((e.spec, e.handler)),
-        None => Err(unknown_command(args)),
+    match find(args)? {
+        (spec, Some(handler)) if spec.arity_ok(args.len()) => Ok((spec, handler)),
+        (spec, _) => Err(wrong_arity(spec.name)),
     }
 }
 
 /// The command or subcommand a request names, before its arity is checked. A container
 /// named without a subcommand resolves to itself, whose arity then rejects it.
-fn find(args: &[Bytes]) -> Result<&'static CommandSpec, CmdError> {
+/// The command (or subcommand) a request names, with its handler; the handler is None
+/// only for a container command named without a subcommand, which is an arity error.
+/// One probe of the handler table per command: this runs for every request.
+fn find(args: &[Bytes]) -> Result<(&'static CommandSpec, Option<Handler>), CmdError> {
     let Some(name) = args.first() else {
         return Err(CmdError::Static("ERR empty command"));
     };
     // A subcommand's full name (`config|get`) is not a command name, as in Redis.
-    let Some(spec) = command::lookup(name).filter(|s| implemented(s) && !s.name.contains('|'))
-    else {
+    let Some(spec) = command::lookup(name).filter(|s| !s.name.contains('|')) else {
         return Err(unknown_command(args));
     };
-    if spec.subcommands.is_empty() || args.len() < 2 {
-        return Ok(spec);
+    if spec.subcommands.is_empty() {
+        return match table().get(spec.name) {
+            Some(&handler) => Ok((spec, Some(handler))),
+            None => Err(unknown_command(args)),
+        };
     }
-    match command::lookup_subcommand(spec, &args[1]).filter(|s| table().contains_key(s.name)) {
-        Some(sub) => Ok(sub),
+    if !implemented(spec) {
+        return Err(unknown_command(args));
+    }
+    if args.len() < 2 {
+        return Ok((spec, None));
+    }
+    let sub = command::lookup_subcommand(spec, &args[1])
+        .and_then(|s| table().get(s.name).map(|&handler| (s, handler)));
+    match sub {
+        Some((sub, handler)) => Ok((sub, Some(handler))),
         None => Err(CmdError::Owned(format!(
             "ERR unknown subcommand '{}'. Try {} HELP.",
             trunc(&args[1], 128),
@@ -298,16 +303,16 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[B
 }
 
 fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
-    let spec = match find(args) {
-        Ok(spec) => spec,
+    let (spec, handler) = match find(args) {
+        Ok(found) => found,
         Err(e) => {
             reject(srv, client, out, args, None, &e);
             return;
         }
     };
     client.last_cmd = spec.name;
-    let handler = match table().get(spec.name) {
-        Some(entry) if spec.arity_ok(args.len()) => entry.handler,
+    let handler = match handler {
+        Some(handler) if spec.arity_ok(args.len()) => handler,
         _ => {
             reject(srv, client, out, args, Some(spec), &wrong_arity(spec.name));
             return;
