@@ -7,7 +7,7 @@
 //! - [`reply`]: encoder for RESP2 and RESP3 replies, writing straight into a `BytesMut`.
 //! - [`command`]: the command table (name, arity, flags, key positions) that drives
 //!   dispatch, `COMMAND` and routing.
-//! - [`slot`]: CRC16 hash slots with `{hash tags}`.
+//! - [`slot`]: CRC16 hash slots with `{hash tags}`; [`slotmap`]: which shard owns each slot.
 //! - [`number`]: Redis-exact integer and double parsing and formatting.
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
@@ -19,8 +19,10 @@ pub mod number;
 pub mod reply;
 pub mod request;
 pub mod slot;
+pub mod slotmap;
 
 pub use command::{lookup, lookup_subcommand, CommandSpec, Flags};
 pub use reply::{Protocol, Reply};
 pub use request::{ParseError, RequestParser};
 pub use slot::{key_hash_slot, SLOT_COUNT};
+pub use slotmap::SlotMap;
