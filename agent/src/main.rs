@@ -22,6 +22,9 @@ mod info;
 mod logging;
 mod metrics;
 mod notify;
+// Until the proxy's client loop calls it, only the tests do.
+#[cfg_attr(not(test), allow(dead_code))]
+mod proxy;
 mod run;
 mod signals;
 mod state;
