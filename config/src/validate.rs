@@ -39,6 +39,9 @@ pub struct Config {
     pub bind: String,
     pub admin_bind: String,
     pub admin_port: u16,
+    /// The host cluster clients are told to connect to (CLUSTER SLOTS, MOVED); `None`
+    /// means `bind`, or 127.0.0.1 when `bind` is a wildcard, which no client can reach.
+    pub announce_host: Option<String>,
     pub data_dir: PathBuf,
     pub shards: Shards,
     pub log_format: LogFormat,
@@ -93,6 +96,23 @@ fn ip(key: &str, text: &str) -> Result<String, ConfigError> {
         .map_err(|_| ConfigError::invalid(key, format!("{text:?} is not an IP address")))
 }
 
+/// An IP address or a host name: it is written into CLUSTER replies and the shards'
+/// `--cluster-nodes`, whose separators it must not contain.
+fn announce_host(text: &str) -> Result<String, ConfigError> {
+    let ok = text.len() <= 255
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'));
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(ConfigError::invalid(
+            "announce_host",
+            format!("{text:?} is not an IP address or host name"),
+        ))
+    }
+}
+
 fn log_level(text: &str) -> Result<String, ConfigError> {
     let t = text.trim();
     let plain = ["trace", "debug", "info", "warn", "error", "off"];
@@ -140,6 +160,10 @@ impl Config {
         let admin_port = match raw.admin_port {
             Some(n) => port("admin_port", n)?,
             None => DEFAULT_ADMIN_PORT,
+        };
+        let announce_host = match raw.announce_host.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(h) => Some(announce_host(h)?),
         };
         let data_dir = match raw.data_dir.as_deref() {
             Some("") => return Err(ConfigError::invalid("data_dir", "must not be empty")),
@@ -222,6 +246,7 @@ impl Config {
             bind,
             admin_bind,
             admin_port,
+            announce_host,
             data_dir,
             shards,
             log_format,
@@ -276,19 +301,21 @@ impl Config {
         Ok(())
     }
 
-    /// Each shard listens on `port + i` (the cluster-API mode), so once the shard counts
-    /// are known (`auto` resolved) the ranges must neither overlap nor pass 65535 nor
-    /// take the admin port.
+    /// A database takes its `port` (the proxy); with `cluster_api` its shard `i` also
+    /// listens on `port + 1 + i`. Once the shard counts are known (`auto` resolved) the
+    /// ranges must neither overlap nor pass 65535 nor take the admin port.
     pub fn check_port_ranges(&self, counts: &[u16]) -> Result<(), ConfigError> {
         let ranges: Vec<(u32, u32)> = self
             .databases
             .iter()
             .zip(counts)
             .map(|(db, &n)| {
-                (
-                    u32::from(db.port),
-                    u32::from(db.port) + u32::from(n.max(1)) - 1,
-                )
+                let shard_ports = if db.cluster_api {
+                    u32::from(n.max(1))
+                } else {
+                    0
+                };
+                (u32::from(db.port), u32::from(db.port) + shard_ports)
             })
             .collect();
         for (i, &(lo, hi)) in ranges.iter().enumerate() {
@@ -297,8 +324,8 @@ impl Config {
                 return Err(ConfigError::invalid(
                     key,
                     format!(
-                        "{lo} with {} shards needs ports up to {hi}, past 65535",
-                        hi - lo + 1
+                        "{lo} with {} cluster_api shards needs ports up to {hi}, past 65535",
+                        hi - lo
                     ),
                 ));
             }
@@ -306,14 +333,14 @@ impl Config {
             if (lo..=hi).contains(&admin) {
                 return Err(ConfigError::invalid(
                     key,
-                    format!("shard ports {lo}-{hi} include admin_port {admin}"),
+                    format!("ports {lo}-{hi} include admin_port {admin}"),
                 ));
             }
             for (j, &(olo, ohi)) in ranges[..i].iter().enumerate() {
                 if lo <= ohi && olo <= hi {
                     return Err(ConfigError::invalid(
                         key,
-                        format!("shard ports {lo}-{hi} overlap database[{j}]'s {olo}-{ohi}"),
+                        format!("ports {lo}-{hi} overlap database[{j}]'s {olo}-{ohi}"),
                     ));
                 }
             }
