@@ -19,13 +19,16 @@ FROM ${BUILDER_IMAGE} AS build
 WORKDIR /src
 COPY . .
 # A path inside the build context to a `shoal` binary built outside (build-local.sh
-# stages one at target/docker/shoal); empty means compile here.
+# stages one at target/docker/shoal); empty means compile here. The release profile
+# keeps line tables so that a panic's backtrace names the line; compressing them
+# halves the binary without losing that.
 ARG PREBUILT=
 RUN if [ -n "$PREBUILT" ]; then \
         install -m 0755 "$PREBUILT" /usr/local/bin/shoal; \
     else \
         cargo build --release --locked -p shoal \
-        && install -m 0755 target/release/shoal /usr/local/bin/shoal; \
+        && install -m 0755 target/release/shoal /usr/local/bin/shoal \
+        && objcopy --compress-debug-sections=zlib /usr/local/bin/shoal; \
     fi \
     && /usr/local/bin/shoal --version
 

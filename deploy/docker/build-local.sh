@@ -7,7 +7,8 @@
 #    and loaded with `docker import`. It stays tagged as $SHOAL_BASE_IMAGE, so later runs
 #    skip this step.
 # 2. The binary: `cargo build --release -p shoal` on the host (or $SHOAL_BINARY), staged
-#    at target/docker/shoal, the one file of target/ the build context keeps.
+#    with its debug sections compressed at target/docker/shoal, the one file of target/
+#    the build context keeps.
 # 3. `docker build` with that base as both BUILDER_IMAGE and RUNTIME_IMAGE and
 #    PREBUILT=target/docker/shoal, so no Rust toolchain is needed in any image. The
 #    Dockerfile's steps are otherwise the ones a registry user runs.
@@ -69,9 +70,17 @@ else
         sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/shoal
 fi
 [ -x "$bin" ] || { log "no shoal binary at $bin"; exit 1; }
+command -v objcopy >/dev/null 2>&1 || apt_install binutils
 mkdir -p target/docker
-# Copied only when it changed, so an unchanged binary keeps Docker's layer cache warm.
-cmp -s "$bin" target/docker/shoal 2>/dev/null || cp "$bin" target/docker/shoal
+# The line tables stay (panics name their line) but compressed, as the Dockerfile's own
+# build does. Replaced only when it changed, so an unchanged binary keeps Docker's layer
+# cache warm.
+objcopy --compress-debug-sections=zlib "$bin" target/docker/shoal.new
+if cmp -s target/docker/shoal.new target/docker/shoal; then
+    rm target/docker/shoal.new
+else
+    mv target/docker/shoal.new target/docker/shoal
+fi
 
 log "docker build -t $tag"
 # The legacy builder is what a Docker engine without buildx has; it builds every stage,
