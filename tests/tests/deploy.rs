@@ -43,10 +43,8 @@ fn workspace() -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    out
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 fn docker(args: &[&str]) -> Output {
@@ -110,7 +108,10 @@ struct Ports {
     admin: u16,
 }
 
-/// `docker run -d` of the image on the test's volume, config and published ports.
+/// `docker run -d` of the image on the test's volume, config and published ports, with
+/// the restrictions of the Kubernetes pod's securityContext (read-only root filesystem,
+/// no capabilities, no privilege escalation), so the manifests' settings are known to
+/// work.
 fn start_container(s: &mut Scratch, name: &str, config: &Path, ports: &Ports) -> Instant {
     let _ = docker(&["rm", "-f", name]);
     s.containers.push(name.to_string());
@@ -122,6 +123,11 @@ fn start_container(s: &mut Scratch, name: &str, config: &Path, ports: &Ports) ->
         name,
         "--memory",
         "512m",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
         "-v",
         &format!("{}:/data", s.volume),
         "-v",
@@ -182,10 +188,7 @@ fn connect(port: u16) -> redis::Connection {
     loop {
         match client.get_connection() {
             Ok(c) => return c,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                thread::sleep(Duration::from_millis(50));
-            }
+            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
             Err(e) => panic!("connect to 127.0.0.1:{port}: {e}"),
         }
     }
