@@ -2,10 +2,10 @@
 # Builds shoal's image (the top-level Dockerfile) on a Docker engine that reaches no
 # registry:
 #
-# 1. The base image, once: `debootstrap --variant=minbase bookworm` into a directory
-#    (from a Debian mirror, which apt reaches even where Docker Hub is blocked), trimmed
-#    and loaded with `docker import`. It stays tagged as $SHOAL_BASE_IMAGE, so later runs
-#    skip this step.
+# 1. The base image, once (deploy/docker/base-image.sh): `debootstrap --variant=minbase
+#    bookworm` into a directory (from a Debian mirror, which apt reaches even where
+#    Docker Hub is blocked), trimmed and loaded with `docker import`. It stays tagged as
+#    $SHOAL_BASE_IMAGE, so later runs skip this step.
 # 2. The binary: `cargo build --release -p shoal` on the host (or $SHOAL_BINARY), staged
 #    with its debug sections compressed at target/docker/shoal, the one file of target/
 #    the build context keeps.
@@ -25,40 +25,10 @@ cd "$(dirname "$0")/../.."
 
 tag=${1:-shoal:local}
 base=${SHOAL_BASE_IMAGE:-shoal-local/bookworm-minbase:1}
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 log() { printf 'build-local: %s\n' "$*" >&2; }
 
-make_base() {
-    command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
-    local rootfs
-    rootfs=$(mktemp -d "${TMPDIR:-/tmp}/shoal-rootfs.XXXXXX")
-    # shellcheck disable=SC2064 # expand now: the variable is local
-    trap "as_root rm -rf '$rootfs'" EXIT
-    log "debootstrap --variant=minbase bookworm from $mirror (once; about a minute)"
-    as_root debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >&2
-    # What a container never uses: package lists and caches, docs, man pages, locales.
-    as_root rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
-        "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/usr/share/doc/* \
-        "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/var/log/*.log
-    find "$rootfs"/usr/share/locale -mindepth 1 -maxdepth 1 ! -name 'locale.alias' \
-        -exec rm -rf {} + 2>/dev/null || true
-    # `docker import` keeps no environment, so PATH is set as debian's images set it.
-    as_root tar -C "$rootfs" --numeric-owner -c . |
-        docker import \
-            --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-            --change 'CMD ["/bin/bash"]' \
-            --message "debootstrap --variant=minbase bookworm" - "$base" >/dev/null
-    as_root rm -rf "$rootfs"
-    trap - EXIT
-    log "base image $base: $(docker image inspect -f '{{.Size}}' "$base") bytes"
-}
-
-if [ "${SHOAL_REBASE:-0}" = 1 ] || ! docker image inspect "$base" >/dev/null 2>&1; then
-    make_base
-else
-    log "base image $base present"
-fi
+deploy/docker/base-image.sh "$base"
 
 if [ -n "${SHOAL_BINARY:-}" ]; then
     bin=$SHOAL_BINARY

@@ -7,7 +7,9 @@
 //!   load ends with exit code 0 inside the grace period, losing nothing acknowledged.
 //! - `deploy/validate.sh` (kubernetes-validate and the dashboard/ServiceMonitor checks)
 //!   passes, and fails on a misspelt field, so it is known to be looking.
-//! - `systemd-analyze verify` accepts the unit.
+//! - `systemd-analyze verify` accepts the unit, and under a real systemd (PID 1 of a
+//!   container) it starts with `Type=notify` readiness, restarts a killed agent and stops
+//!   with status 0.
 //! - The configuration files shipped for the image, Kubernetes and systemd pass
 //!   `shoal config check`, and their stop timeouts nest as the platforms need.
 //!
@@ -99,7 +101,12 @@ impl Drop for Scratch {
         for c in &self.containers {
             let _ = docker(&["rm", "-f", c]);
         }
-        let _ = docker(&["volume", "rm", "-f", &self.volume]);
+        if !self.volume.is_empty() {
+            let _ = docker(&["volume", "rm", "-f", &self.volume]);
+        }
+        if self.image.is_empty() {
+            return;
+        }
         // --no-prune: the tag goes, the build's intermediate layers stay as the cache
         // that makes the next run's build take seconds (`docker image prune` drops them).
         let _ = docker(&["rmi", "--no-prune", &self.image]);
@@ -607,4 +614,146 @@ fn readme_shows_the_default_configuration() {
             "README.md's table lacks {key}"
         );
     }
+}
+
+/// Runs `systemctl ARGS` inside the container and returns (success, stdout).
+fn systemctl(container: &str, args: &[&str]) -> (bool, String) {
+    let mut all = vec!["exec", container, "systemctl"];
+    all.extend_from_slice(args);
+    let out = docker(&all);
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+fn unit_property(container: &str, prop: &str) -> String {
+    systemctl(container, &["show", "-p", prop, "--value", "shoal"]).1
+}
+
+/// The unit under a real systemd (PID 1 of a container): `systemctl start` returns only
+/// once the agent has sent READY=1 with every shard answering, a killed agent is
+/// restarted, and `systemctl stop` ends in success with exit status 0.
+///
+/// An unprivileged container cannot create mount namespaces, so a drop-in turns off the
+/// directives that need one (ProtectSystem=, PrivateTmp=, DynamicUser= …; systemd fails
+/// them with 226/NAMESPACE here). The other directives, the syscall filter among them,
+/// stay on; `systemd_unit_verifies` checks the file as shipped.
+#[test]
+fn systemd_starts_notifies_restarts_and_stops_the_agent() {
+    let id = free_port();
+    let image = "shoal-local/bookworm-systemd:1";
+    let base = run(
+        Command::new(workspace().join("deploy/docker/base-image.sh"))
+            .args([image, "systemd,systemd-sysv"])
+            .stdin(Stdio::null()),
+    );
+    assert!(
+        base.status.success(),
+        "base-image.sh: {}",
+        String::from_utf8_lossy(&base.stderr)
+    );
+    let dir = TempDir::new("systemd-run");
+    let dropin = dir.path().join("shoal.service.d");
+    std::fs::create_dir_all(&dropin).expect("mkdir");
+    std::fs::write(
+        dropin.join("no-namespaces.conf"),
+        "[Service]\nDynamicUser=no\nUser=nobody\nProtectSystem=no\nProtectHome=no\n\
+         PrivateTmp=no\nPrivateDevices=no\nProtectKernelTunables=no\nProtectKernelModules=no\n\
+         ProtectKernelLogs=no\nProtectControlGroups=no\nProtectClock=no\nProtectHostname=no\n\
+         ReadWritePaths=\n",
+    )
+    .expect("write the drop-in");
+    let config = dir.path().join("shoal.toml");
+    std::fs::write(
+        &config,
+        "[[database]]\nname = \"default\"\nport = 6379\nshards = 1\n",
+    )
+    .expect("write the config");
+    let name = format!("shoal-test-{id}-systemd");
+    let _scratch = Scratch {
+        image: String::new(),
+        volume: String::new(),
+        containers: vec![name.clone()],
+    };
+    let mount = |host: &Path, inside: &str| format!("{}:{inside}:ro", host.display());
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/run/lock",
+        "-v",
+        "/sys/fs/cgroup:/sys/fs/cgroup:ro",
+        "-v",
+        &mount(&release_binary(), "/usr/local/bin/shoal"),
+        "-v",
+        &mount(
+            &workspace().join("deploy/systemd/shoal.service"),
+            "/etc/systemd/system/shoal.service",
+        ),
+        "-v",
+        &mount(&dropin, "/etc/systemd/system/shoal.service.d"),
+        "-v",
+        &mount(&config, "/etc/shoal/shoal.toml"),
+        image,
+        "/sbin/init",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, state) = systemctl(&name, &["is-system-running"]);
+        if state == "running" || state == "degraded" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "systemd did not boot: {state}\n{}",
+            logs(&name)
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+
+    let (ok, _) = systemctl(&name, &["start", "shoal"]);
+    let journal = || {
+        let out = docker(&["exec", &name, "journalctl", "-u", "shoal", "--no-pager"]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(ok, "systemctl start shoal failed:\n{}", journal());
+    // Type=notify: start returned, so READY=1 has been sent, and only after every shard
+    // answered: /readyz is 200 already.
+    assert_eq!(unit_property(&name, "StatusText"), "all shards ready");
+    let health = docker(&["exec", &name, "shoal", "health"]);
+    assert!(
+        health.status.success(),
+        "{}",
+        String::from_utf8_lossy(&health.stdout)
+    );
+
+    // Restart=on-failure: an agent killed by SIGKILL comes back.
+    let first_pid = unit_property(&name, "MainPID");
+    systemctl(
+        &name,
+        &["kill", "-s", "SIGKILL", "--kill-whom=main", "shoal"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while unit_property(&name, "NRestarts") != "1"
+        || unit_property(&name, "StatusText") != "all shards ready"
+        || unit_property(&name, "MainPID") == first_pid
+    {
+        assert!(Instant::now() < deadline, "not restarted:\n{}", journal());
+        thread::sleep(Duration::from_millis(100));
+    }
+
+    // A graceful stop: SIGTERM to the agent, exit status 0, unit result "success".
+    let t = Instant::now();
+    let (ok, _) = systemctl(&name, &["stop", "shoal"]);
+    let took = t.elapsed();
+    assert!(ok);
+    assert_eq!(unit_property(&name, "Result"), "success", "{}", journal());
+    assert_eq!(unit_property(&name, "ExecMainStatus"), "0");
+    assert!(journal().contains("all shards stopped"), "{}", journal());
+    eprintln!("systemd: started, restarted after SIGKILL, stopped in {took:.2?}");
 }
