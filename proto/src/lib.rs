@@ -5,6 +5,8 @@
 //!   Redis's limits and exact protocol-error texts. Arguments are zero-copy slices of the
 //!   read buffer.
 //! - [`reply`]: encoder for RESP2 and RESP3 replies, writing straight into a `BytesMut`.
+//! - [`reply_value`]: decoder of one RESP2/RESP3 reply frame into a borrowed value tree,
+//!   for the proxy's merges of split and fanned-out commands.
 //! - [`command`]: the command table (name, arity, flags, key positions) that drives
 //!   dispatch, `COMMAND` and routing.
 //! - [`slot`]: CRC16 hash slots with `{hash tags}`; [`slotmap`]: which shard owns each slot.
@@ -17,6 +19,7 @@
 pub mod command;
 pub mod number;
 pub mod reply;
+pub mod reply_value;
 pub mod request;
 pub mod slot;
 pub mod slotmap;
