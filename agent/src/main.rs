@@ -22,6 +22,7 @@ mod info;
 mod logging;
 mod metrics;
 mod notify;
+mod proxy;
 mod run;
 mod signals;
 mod state;

@@ -250,7 +250,9 @@ impl<'a> Decoder<'a> {
     fn payload(&mut self, len: i64) -> Result<&'a [u8], Stop> {
         let len = usize::try_from(len).map_err(|_| DecodeError::Invalid("bad length"))?;
         let rest = self.buf.get(self.pos..).unwrap_or_default();
-        let end = len.checked_add(2).ok_or(DecodeError::Invalid("bad length"))?;
+        let end = len
+            .checked_add(2)
+            .ok_or(DecodeError::Invalid("bad length"))?;
         if rest.len() < end {
             return Err(Stop::Incomplete);
         }

@@ -23,7 +23,10 @@ fn round_trips_every_type() {
         (b"#f\r\n", Value::Bool(false)),
         (b",-inf\r\n", Value::Double(b"-inf")),
         (b",1.5e+300\r\n", Value::Double(b"1.5e+300")),
-        (b"(-123456789012345678901234567890\r\n", Value::BigNumber(b"-123456789012345678901234567890")),
+        (
+            b"(-123456789012345678901234567890\r\n",
+            Value::BigNumber(b"-123456789012345678901234567890"),
+        ),
         (b"!5\r\nERR x\r\n", Value::BlobError(b"ERR x")),
         (
             b"=9\r\ntxt:hello\r\n",
@@ -137,8 +140,14 @@ fn element_count_is_bounded_and_headers_do_not_allocate() {
     // A header claiming billions of elements with nothing behind it is merely incomplete.
     assert_eq!(decode(b"*50000000\r\n:1\r\n"), Ok(None));
     assert_eq!(decode(b"%30000000\r\n"), Ok(None));
-    assert_eq!(decode(b"*2147483647\r\n"), Err(DecodeError::TooManyElements));
-    assert_eq!(decode(b"*9223372036854775807\r\n"), Err(DecodeError::TooManyElements));
+    assert_eq!(
+        decode(b"*2147483647\r\n"),
+        Err(DecodeError::TooManyElements)
+    );
+    assert_eq!(
+        decode(b"*9223372036854775807\r\n"),
+        Err(DecodeError::TooManyElements)
+    );
 }
 
 #[test]
@@ -166,7 +175,9 @@ fn random_input_never_panics() {
         let mut buf = Vec::with_capacity(len);
         let mut s = seed;
         for _ in 0..len {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             buf.push(alphabet[(s >> 33) as usize % alphabet.len()]);
         }
         if let Ok(Some((v, n))) = decode(&buf) {
