@@ -218,6 +218,32 @@ impl Shard {
     }
 }
 
+/// The agent (`shoal run`) with `shards` shards, reached through its proxy port.
+pub struct Proxy;
+
+impl Proxy {
+    /// Starts the agent and waits until its proxy answers PING. Panics if it cannot.
+    pub fn start(shards: usize) -> ChildServer {
+        let bin = crate::bin::shoal_bin();
+        ChildServer::start("shoal-agent", |port, dir| {
+            let mut cmd = Command::new(&bin);
+            cmd.arg("run")
+                .arg("--port")
+                .arg(port.to_string())
+                .arg("--shards")
+                .arg(shards.to_string())
+                .arg("--admin-port")
+                .arg(free_port().to_string())
+                .arg("--data-dir")
+                .arg(dir.join("data"))
+                .env("SHOAL_LOG_LEVEL", "warn")
+                .env("SHOAL_APPENDFSYNC", "no");
+            cmd
+        })
+        .unwrap_or_else(|e| panic!("start shoal agent: {e}"))
+    }
+}
+
 /// A reference `redis-server` with persistence off.
 pub struct RedisServer;
 
