@@ -131,7 +131,11 @@ fn summed(shards: &[&[(&str, &str)]]) -> Vec<(String, String)> {
             if MAXED.contains(&k) {
                 ints.into_iter().max().map(|n| n.to_string())
             } else {
-                Some(ints.iter().sum::<i64>().to_string())
+                Some(
+                    ints.iter()
+                        .fold(0i64, |a, &n| a.saturating_add(n))
+                        .to_string(),
+                )
             }
         } else if is_rate(v) {
             all.iter()
@@ -255,9 +259,9 @@ fn keyspace(shards: &[&[(&str, &str)]]) -> Vec<(String, String)> {
             let Some(db) = k.strip_prefix("db").and_then(|d| d.parse::<u64>().ok()) else {
                 continue;
             };
-            let mut keys = 0;
-            let mut expires = 0;
-            let mut ttl = 0;
+            let mut keys: i64 = 0;
+            let mut expires: i64 = 0;
+            let mut ttl: i64 = 0;
             for kv in v.split(',') {
                 match kv.split_once('=') {
                     Some(("keys", n)) => keys = n.parse().unwrap_or(0),
@@ -269,8 +273,8 @@ fn keyspace(shards: &[&[(&str, &str)]]) -> Vec<(String, String)> {
             let weighted = ttl as f64 * expires as f64;
             match dbs.iter_mut().find(|e| e.0 == db) {
                 Some(e) => {
-                    e.1 += keys;
-                    e.2 += expires;
+                    e.1 = e.1.saturating_add(keys);
+                    e.2 = e.2.saturating_add(expires);
                     e.3 += weighted;
                 }
                 None => dbs.push((db, keys, expires, weighted)),

@@ -105,12 +105,12 @@ impl Merger {
             }
             Merger::First => out.extend_from_slice(raw.first()?),
             Merger::Sum | Merger::Max => {
-                let ints = values.iter().map(|v| match v {
+                let mut ints = values.iter().map(|v| match v {
                     Value::Int(n) => Some(*n),
                     _ => None,
                 });
                 let n = if matches!(self, Merger::Sum) {
-                    ints.sum::<Option<i64>>()?
+                    ints.try_fold(0i64, |acc, n| acc.checked_add(n?))?
                 } else {
                     ints.collect::<Option<Vec<i64>>>()?.into_iter().max()?
                 };

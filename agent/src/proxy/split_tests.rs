@@ -162,3 +162,66 @@ fn byte_exact_against_redis() {
     }
     assert_eq!(checked, 2 * 3 * 600);
 }
+
+/// Replies of any shape, valid or not, never panic a merger: they give a reply or
+/// [`BAD_REPLY`].
+#[test]
+fn mergers_survive_arbitrary_replies() {
+    let pool: &[&[u8]] = &[
+        b"+OK\r\n",
+        b":3\r\n",
+        b":-9223372036854775808\r\n",
+        b":9223372036854775807\r\n",
+        b"$-1\r\n",
+        b"_\r\n",
+        b"*0\r\n",
+        b"*1\r\n$1\r\na\r\n",
+        b"*2\r\n$1\r\n5\r\n*1\r\n$1\r\nk\r\n",
+        b"*2\r\n$20\r\n99999999999999999999\r\n*0\r\n",
+        b"*2\r\n:1\r\n:0\r\n",
+        b"*1\r\n*6\r\n:1\r\n:2\r\n:3\r\n*0\r\n$0\r\n\r\n$0\r\n\r\n",
+        b"=9\r\ntxt:# a\r\nb\r\n",
+        b"%1\r\n+a\r\n+b\r\n",
+        b"*3\r\n:1\r\n",
+        b"garbage",
+        b"",
+    ];
+    let mergers = || {
+        vec![
+            Merger::Mget {
+                order: vec![(0, 0), (1, 0), (2, 5)],
+            },
+            Merger::First,
+            Merger::Sum,
+            Merger::Max,
+            Merger::Concat,
+            Merger::Scan(crate::proxy::fanout::ScanStep {
+                shard: 1,
+                shards: 2,
+            }),
+            Merger::Random { pick: 5 },
+            Merger::AndInts,
+            Merger::Slowlog { count: 1 },
+            Merger::Info(Default::default()),
+        ]
+    };
+    let mut seed = 1u64;
+    for _ in 0..3000 {
+        let n = 1 + (seed % 3) as usize;
+        let replies: Vec<&[u8]> = (0..n)
+            .map(|i| pool[((seed >> (8 * i)) % pool.len() as u64) as usize])
+            .collect();
+        for m in mergers() {
+            for proto in [Protocol::Resp2, Protocol::Resp3] {
+                let out = m.merge(&replies, proto);
+                assert!(
+                    reply_value::decode(&out).is_ok_and(|r| r.is_some()),
+                    "{m:?} on {replies:?} gave an invalid frame"
+                );
+            }
+        }
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+    }
+}
