@@ -114,7 +114,7 @@ const MAXED: &[&str] = &[
     "client_recent_max_output_buffer",
 ];
 
-/// Integer fields summed (a few maxed), two-decimal rates summed, `x_human` recomputed
+/// Integer fields summed (a few maxed), kbps rates summed, `x_human` recomputed
 /// from a summed `x`; everything else is shard 0's.
 fn summed(shards: &[&[(&str, &str)]]) -> Vec<(String, String)> {
     let first = shards.first().copied().unwrap_or_default();
@@ -137,7 +137,7 @@ fn summed(shards: &[&[(&str, &str)]]) -> Vec<(String, String)> {
                         .to_string(),
                 )
             }
-        } else if is_rate(v) {
+        } else if k.contains("kbps") && is_two_decimals(v) {
             all.iter()
                 .map(|v| v.parse::<f64>().ok())
                 .sum::<Option<f64>>()
@@ -170,8 +170,9 @@ fn value_of<'a>(fields: &[(&str, &'a str)], k: &str) -> Option<&'a str> {
     fields.iter().find(|(f, _)| *f == k).map(|(_, v)| *v)
 }
 
-/// `12.34`: the rates INFO prints with two decimals.
-fn is_rate(v: &str) -> bool {
+/// `12.34`: how INFO prints rates (ratios and percentages look the same but do not add
+/// up, so only `*_kbps` fields are summed).
+fn is_two_decimals(v: &str) -> bool {
     match v.split_once('.') {
         Some((a, b)) => {
             !a.is_empty()

@@ -4,7 +4,7 @@ fn shard_text(keys: i64, expires: i64, ttl: i64, cmds: i64, extra_db: bool) -> S
     let mut t = format!(
         "# Server\r\nredis_version:7.0.15\r\nprocess_id:{cmds}\r\ntcp_port:6379\r\n\r\n\
          # Clients\r\nconnected_clients:{cmds}\r\nmaxclients:10000\r\nclient_recent_max_input_buffer:{cmds}\r\n\r\n\
-         # Memory\r\nused_memory:{}\r\nused_memory_human:x\r\ntotal_system_memory:100\r\ntotal_system_memory_human:100B\r\nmaxmemory_policy:noeviction\r\n\r\n\
+         # Memory\r\nused_memory:{}\r\nused_memory_human:x\r\nmem_fragmentation_ratio:1.{cmds}0\r\ntotal_system_memory:100\r\ntotal_system_memory_human:100B\r\nmaxmemory_policy:noeviction\r\n\r\n\
          # Stats\r\ntotal_commands_processed:{cmds}\r\ninstantaneous_input_kbps:1.25\r\n\r\n\
          # Commandstats\r\ncmdstat_get:calls={cmds},usec=10,usec_per_call=0.50,rejected_calls=0,failed_calls=1\r\n\r\n\
          # Errorstats\r\nerrorstat_ERR:count={cmds}\r\n\r\n\
@@ -34,7 +34,7 @@ fn sums_what_adds_up() {
     let out = m.merge_texts(&texts);
     let want = "# Server\r\nredis_version:7.0.15\r\nprocess_id:1\r\ntcp_port:6379\r\n\r\n\
          # Clients\r\nconnected_clients:42\r\nmaxclients:10000\r\nclient_recent_max_input_buffer:3\r\n\r\n\
-         # Memory\r\nused_memory:6291456\r\nused_memory_human:6.00M\r\ntotal_system_memory:100\r\ntotal_system_memory_human:100B\r\nmaxmemory_policy:noeviction\r\n\r\n\
+         # Memory\r\nused_memory:6291456\r\nused_memory_human:6.00M\r\nmem_fragmentation_ratio:1.10\r\ntotal_system_memory:100\r\ntotal_system_memory_human:100B\r\nmaxmemory_policy:noeviction\r\n\r\n\
          # Stats\r\ntotal_commands_processed:6\r\ninstantaneous_input_kbps:3.75\r\n\r\n\
          # Commandstats\r\ncmdstat_get:calls=6,usec=30,usec_per_call=5.00,rejected_calls=0,failed_calls=3\r\n\r\n\
          # Errorstats\r\nerrorstat_ERR:count=6\r\n\r\n\
