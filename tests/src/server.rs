@@ -222,10 +222,12 @@ impl Shard {
 pub struct Proxy;
 
 impl Proxy {
-    /// Starts the agent and waits until its proxy answers PING. Panics if it cannot.
+    /// Starts the agent and waits until every shard behind its proxy serves (the proxy
+    /// answers PING itself, and says -LOADING for a shard still starting). Panics if it
+    /// cannot.
     pub fn start(shards: usize) -> ChildServer {
         let bin = crate::bin::shoal_bin();
-        ChildServer::start("shoal-agent", |port, dir| {
+        let server = ChildServer::start("shoal-agent", |port, dir| {
             let mut cmd = Command::new(&bin);
             cmd.arg("run")
                 .arg("--port")
@@ -240,7 +242,20 @@ impl Proxy {
                 .env("SHOAL_APPENDFSYNC", "no");
             cmd
         })
-        .unwrap_or_else(|e| panic!("start shoal agent: {e}"))
+        .unwrap_or_else(|e| panic!("start shoal agent: {e}"));
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut c = server.connect();
+        loop {
+            // DBSIZE asks every shard.
+            match c.call(&["DBSIZE"]) {
+                Ok(f) if !f.reply.is_error() => return server,
+                _ if Instant::now() > deadline => {
+                    panic!("shards behind the proxy never served:\n{}", server.log())
+                }
+                Ok(_) => thread::sleep(Duration::from_millis(20)),
+                Err(_) => c = server.connect(),
+            }
+        }
     }
 }
 
