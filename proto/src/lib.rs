@@ -7,6 +7,8 @@
 //! - [`frame`]: request frame scanner for the proxy: frame extent plus argument ranges,
 //!   no copies. [`reply_scan`]: where one reply ends, for splitting upstream reads.
 //! - [`reply`]: encoder for RESP2 and RESP3 replies, writing straight into a `BytesMut`.
+//! - [`reply_value`]: decoder of one RESP2/RESP3 reply frame into a borrowed value tree,
+//!   for the proxy's merges of split and fanned-out commands.
 //! - [`command`]: the command table (name, arity, flags, key positions) that drives
 //!   dispatch, `COMMAND` and routing.
 //! - [`slot`]: CRC16 hash slots with `{hash tags}`; [`slotmap`]: which shard owns each slot.
@@ -24,6 +26,7 @@ pub mod frame;
 pub mod number;
 pub mod reply;
 pub mod reply_scan;
+pub mod reply_value;
 pub mod request;
 pub mod slot;
 pub mod slotmap;

@@ -32,4 +32,4 @@ pub mod server;
 pub use bin::shoal_bin;
 pub use client::{Frame, RawClient};
 pub use resp::Reply;
-pub use server::{RedisServer, Shard};
+pub use server::{Proxy, RedisServer, Shard};

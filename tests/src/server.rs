@@ -224,6 +224,47 @@ impl Shard {
     }
 }
 
+/// The agent (`shoal run`) with `shards` shards, reached through its proxy port.
+pub struct Proxy;
+
+impl Proxy {
+    /// Starts the agent and waits until every shard behind its proxy serves (the proxy
+    /// answers PING itself, and says -LOADING for a shard still starting). Panics if it
+    /// cannot.
+    pub fn start(shards: usize) -> ChildServer {
+        let bin = crate::bin::shoal_bin();
+        let server = ChildServer::start("shoal-agent", |port, dir| {
+            let mut cmd = Command::new(&bin);
+            cmd.arg("run")
+                .arg("--port")
+                .arg(port.to_string())
+                .arg("--shards")
+                .arg(shards.to_string())
+                .arg("--admin-port")
+                .arg(free_port().to_string())
+                .arg("--data-dir")
+                .arg(dir.join("data"))
+                .env("SHOAL_LOG_LEVEL", "warn")
+                .env("SHOAL_APPENDFSYNC", "no");
+            cmd
+        })
+        .unwrap_or_else(|e| panic!("start shoal agent: {e}"));
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut c = server.connect();
+        loop {
+            // DBSIZE asks every shard.
+            match c.call(&["DBSIZE"]) {
+                Ok(f) if !f.reply.is_error() => return server,
+                _ if Instant::now() > deadline => {
+                    panic!("shards behind the proxy never served:\n{}", server.log())
+                }
+                Ok(_) => thread::sleep(Duration::from_millis(20)),
+                Err(_) => c = server.connect(),
+            }
+        }
+    }
+}
+
 /// A reference `redis-server` with persistence off.
 pub struct RedisServer;
 

@@ -143,3 +143,28 @@ fn zsets() {
 fn mixed_types() {
     check("mixed", 2_500);
 }
+
+/// Every family through the agent's proxy in front of 4 shards: keys spread over the
+/// shards, half of them sharing a hash tag so multi-key commands run too (those the
+/// proxy must refuse with CROSSSLOT are sent to neither server). The same streams can
+/// also run one family at a time with `SHOAL_DIFF_TARGET=proxy`.
+#[test]
+fn through_proxy() {
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for &(family, keys, gen) in FAMILIES {
+        let default = if family == "strings_keys_expiry" {
+            6_500
+        } else {
+            3_300
+        };
+        let outcome = diff::run_against(Peer::Proxy, family, default, keys, gen);
+        eprintln!("proxy {}", outcome.summary());
+        total += outcome.commands;
+        if !outcome.passed() {
+            failures.push(outcome.report());
+        }
+    }
+    assert!(total >= 20_000, "only {total} commands sent");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

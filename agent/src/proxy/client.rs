@@ -24,7 +24,7 @@ use super::replies::Replies;
 use super::route::{self, KeySlot, Route, Special, CROSSSLOT};
 use super::thread::{NewClient, ThreadCtx};
 use super::upstream::{push_command, Waiter};
-use super::{local, Database};
+use super::{local, plan_exec, Database};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -285,11 +285,18 @@ impl Client {
             Route::Shard(i) => self.forward(i, frame),
             Route::Local(s) => self.local(s, frame, args).await,
             Route::Dedicated(i) => self.blocking(i, frame).await,
-            Route::CrossSlot | Route::Split => self.ready(Bytes::from_static(CROSSSLOT)),
-            Route::FanOut => self.error(&format!(
-                "ERR {} across several shards is not supported yet",
-                spec.map_or("", |s| s.name).to_ascii_uppercase()
-            )),
+            Route::CrossSlot => self.ready(Bytes::from_static(CROSSSLOT)),
+            Route::Split | Route::FanOut => plan_exec::run(self.plan_exec(), frame, args),
+        }
+    }
+
+    fn plan_exec(&self) -> plan_exec::Exec<'_> {
+        plan_exec::Exec {
+            ctx: &self.ctx,
+            db: &self.db,
+            proto: self.proto,
+            replies: &self.replies,
+            now: self.now,
         }
     }
 

@@ -30,19 +30,29 @@
 //! - [`registry`]: the clients CLIENT LIST/KILL see.
 //! - [`metrics`]: shoal_proxy_* series, counted per thread and merged when scraped.
 //! - [`cluster`]: the agent's own answers to CLUSTER, READONLY, READWRITE and ASKING.
+//! - [`split`]: MGET/MSET/DEL/UNLINK/EXISTS/TOUCH split by shard, replies merged;
+//!   [`fanout`]: DBSIZE, KEYS, SCAN, INFO, CONFIG SET … to every shard, merged;
+//!   [`plan_exec`] runs either plan on the upstreams. [`crossslot`]: the same-slot rule.
 
 pub mod client;
 // Until the proxy's client loop calls it, only the tests do.
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod cluster;
+pub mod crossslot;
 pub mod dedicated;
+pub mod fanout;
+mod info_merge;
 pub mod listener;
 pub mod local;
 pub mod metrics;
+mod plan_exec;
 pub mod pubsub;
 pub mod registry;
 pub mod replies;
 pub mod route;
+pub mod split;
+#[cfg(test)]
+mod testpeer;
 pub mod thread;
 pub mod upstream;
 

@@ -14,7 +14,7 @@ use super::state::content_commands;
 use super::{Cmd, Cmp, Gen};
 use crate::client::{describe, Frame, RawClient};
 use crate::resp::{escape, Reply};
-use crate::server::{ChildServer, RedisServer, Shard};
+use crate::server::{ChildServer, Proxy, RedisServer, Shard};
 
 /// How many mismatches a report shows in full.
 pub const SHOWN: usize = 20;
@@ -50,7 +50,8 @@ pub struct Outcome {
     pub crashed: Option<String>,
     /// Replies Redis answered with an error: how much of the stream tests error paths.
     pub redis_errors: usize,
-    /// Lexicographic commands not sent because their key's scores differed.
+    /// Commands sent to neither server: lexicographic ones whose key's scores differed,
+    /// and, through the proxy, ones it refuses with CROSSSLOT.
     pub skipped: usize,
 }
 
@@ -62,6 +63,70 @@ pub enum Peer {
     /// A second `redis-server`: checks the harness itself, since any difference then
     /// comes from a generator or a comparison that is not deterministic.
     Redis,
+    /// The agent's proxy in front of [`PROXY_SHARDS`] shards. Half the key space gets
+    /// one hash tag, so multi-key commands often stay in one slot; a command that the
+    /// proxy must refuse with CROSSSLOT is sent to neither server (see [`cross_slot`]).
+    Proxy,
+}
+
+/// Shards behind the proxy in [`Peer::Proxy`] runs.
+pub const PROXY_SHARDS: usize = 4;
+
+/// The key space of a proxy run: every other key shares the `{p}` hash tag, the rest
+/// spread over the shards by their own hash.
+fn proxy_keys(keys: &[&str]) -> Vec<String> {
+    keys.iter()
+        .enumerate()
+        .map(|(i, k)| {
+            if i % 2 == 0 {
+                format!("{{p}}{k}")
+            } else {
+                k.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Whether the proxy refuses `args` with CROSSSLOT: a multi-key command, other than the
+/// ones it splits by shard, whose keys hash to several slots.
+pub fn cross_slot(args: &[Vec<u8>]) -> bool {
+    const SPLIT: &[&str] = &["mget", "mset", "del", "unlink", "exists", "touch"];
+    let Some(name) = args.first() else {
+        return false;
+    };
+    if SPLIT
+        .iter()
+        .any(|s| name.eq_ignore_ascii_case(s.as_bytes()))
+    {
+        return false;
+    }
+    let Some(mut spec) = shoal_proto::lookup(name) else {
+        return false;
+    };
+    if let Some(sub) = args.get(1).filter(|_| !spec.subcommands.is_empty()) {
+        match shoal_proto::lookup_subcommand(spec, sub) {
+            Some(s) => spec = s,
+            None => return false,
+        }
+    }
+    if !spec.arity_ok(args.len()) {
+        return false;
+    }
+    let owned: Vec<bytes::Bytes> = args
+        .iter()
+        .map(|a| bytes::Bytes::copy_from_slice(a))
+        .collect();
+    let Ok(positions) = spec.key_positions(&owned) else {
+        return false;
+    };
+    let mut slots = positions
+        .iter()
+        .filter_map(|&p| args.get(p))
+        .map(|k| shoal_proto::key_hash_slot(k));
+    match slots.next() {
+        Some(first) => slots.any(|s| s != first),
+        None => false,
+    }
 }
 
 impl Outcome {
@@ -75,7 +140,7 @@ impl Outcome {
     pub fn summary(&self) -> String {
         format!(
             "{}: seed {}, {} commands, {} identical, {} differ ({} Redis errors); \
-             {} lex commands skipped; state checks {} of {} identical{}",
+             {} skipped (lex on mixed scores, or cross-slot through the proxy); state checks {} of {} identical{}",
             self.family,
             self.seed,
             self.commands,
@@ -195,7 +260,11 @@ pub fn run(
     keys: &[&str],
     gen: fn(&mut Gen) -> Cmd,
 ) -> Outcome {
-    run_against(Peer::Shoal, family, default_commands, keys, gen)
+    let peer = match env::var("SHOAL_DIFF_TARGET") {
+        Ok(t) if t.trim() == "proxy" => Peer::Proxy,
+        _ => Peer::Shoal,
+    };
+    run_against(peer, family, default_commands, keys, gen)
 }
 
 /// [`run`], against `peer` instead of always shoal.
@@ -216,6 +285,13 @@ pub fn run_against(
     let family_seed = family.bytes().fold(seed, |h, b| {
         h.rotate_left(5) ^ u64::from(b).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     });
+    let tagged = proxy_keys(keys);
+    let tagged: Vec<&str> = tagged.iter().map(String::as_str).collect();
+    let keys = if peer == Peer::Proxy {
+        &tagged[..]
+    } else {
+        keys
+    };
     let mut g = Gen::new(family_seed, keys, now_s);
     let mut pair = Pair::start(peer);
     let mut out = Outcome {
@@ -232,7 +308,7 @@ pub fn run_against(
         let defined = match cmd.lex_key.and_then(|i| cmd.args.get(i)) {
             Some(key) => pair.uniform_scores(key),
             None => true,
-        };
+        } && !(peer == Peer::Proxy && cross_slot(&cmd.args));
         if defined {
             let follow = std::mem::take(&mut cmd.then);
             for c in std::iter::once(cmd).chain(follow) {
@@ -317,6 +393,7 @@ impl Pair {
         let shoal_server = match peer {
             Peer::Shoal => Shard::start(),
             Peer::Redis => RedisServer::start(),
+            Peer::Proxy => Proxy::start(PROXY_SHARDS),
         };
         let redis = redis_server.connect();
         let shoal = shoal_server.connect();
@@ -486,5 +563,32 @@ impl Pair {
                 self.state_step(index, args, cmp, out);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<Vec<u8>> {
+        s.split(' ').map(|a| a.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn cross_slot_follows_the_proxy_rule() {
+        assert!(cross_slot(&args("RENAME a b")));
+        assert!(cross_slot(&args("sinterstore {p}d {p}a b")));
+        assert!(!cross_slot(&args("sinterstore {p}d {p}a {p}b")));
+        assert!(!cross_slot(&args("MGET a b c")));
+        assert!(!cross_slot(&args("del a b")));
+        assert!(!cross_slot(&args("get a")));
+        assert!(cross_slot(&args("lmpop 2 a b left")));
+        assert!(!cross_slot(&args("lmpop 2 a")));
+        assert!(!cross_slot(&args("nosuch a b")));
+    }
+
+    #[test]
+    fn proxy_keys_tag_every_other_key() {
+        assert_eq!(proxy_keys(&["a", "b", "c"]), vec!["{p}a", "b", "{p}c"]);
     }
 }
