@@ -37,8 +37,8 @@ impl Denied {
     }
 
     /// The `ACL DRYRUN` text, which names the key or channel.
-    pub fn dryrun_message(&self, spec: &CommandSpec, args: &[Bytes]) -> String {
-        let arg = |i: &usize| String::from_utf8_lossy(args.get(*i).map_or(&[][..], |a| a));
+    pub fn dryrun_message(&self, spec: &CommandSpec, args: &[&[u8]]) -> String {
+        let arg = |i: &usize| String::from_utf8_lossy(args.get(*i).copied().unwrap_or_default());
         match self {
             Denied::Command => format!(
                 "This user has no permissions to run the '{}' command",
@@ -58,7 +58,7 @@ impl Denied {
 
 /// May `user` run `spec` with `args` (`args[0]` is the command name)? `spec` is the
 /// subcommand's spec for container commands (`client|setname`).
-pub fn check(user: &User, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Denied> {
+pub fn check(user: &User, spec: &CommandSpec, args: &[&[u8]]) -> Result<(), Denied> {
     if user.unrestricted() {
         return Ok(());
     }
@@ -69,11 +69,13 @@ pub fn check(user: &User, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Deni
         }
     }
     if !user.allkeys && !spec.key_specs.is_empty() {
-        // Arguments that do not fit the key specifications hold no keys to check; the
-        // command itself then fails with its own error, as in Redis.
-        if let Ok(keys) = spec.keys_with_flags(args) {
+        // The table's key finder takes owned arguments; only restricted users pay for
+        // the copy. Arguments that do not fit the key specifications hold no keys to
+        // check: the command itself then fails with its own error, as in Redis.
+        let owned: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        if let Ok(keys) = spec.keys_with_flags(&owned) {
             for (pos, flags) in keys {
-                let key = args.get(pos).map_or(&[][..], |k| &k[..]);
+                let key = args.get(pos).copied().unwrap_or_default();
                 if !key_allowed(user, key, access(flags)) {
                     return Err(Denied::Key(pos));
                 }
@@ -83,7 +85,7 @@ pub fn check(user: &User, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Deni
     if !user.allchannels {
         if let Some((first, last, pattern)) = channel_args(spec.name, args.len()) {
             for pos in first..=last {
-                let ch = args.get(pos).map_or(&[][..], |c| &c[..]);
+                let ch = args.get(pos).copied().unwrap_or_default();
                 if !channel_allowed(user, ch, pattern) {
                     return Err(Denied::Channel(pos));
                 }
@@ -93,7 +95,7 @@ pub fn check(user: &User, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Deni
     Ok(())
 }
 
-fn first_arg_allowed(user: &User, id: usize, spec: &CommandSpec, args: &[Bytes]) -> bool {
+fn first_arg_allowed(user: &User, id: usize, spec: &CommandSpec, args: &[&[u8]]) -> bool {
     let idx = if spec.name.contains('|') { 2 } else { 1 };
     let Some(arg) = args.get(idx) else {
         return false;

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use rand::RngCore;
 use shoal_proto::{command, Reply};
 
@@ -43,16 +42,16 @@ const HELP: &[&str] = &[
 const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
 /// `AUTH [username] password`.
-pub fn auth(acl: &Acl, s: &mut Session, args: &[Bytes], out: &mut Reply) {
+pub fn auth(acl: &Acl, s: &mut Session, args: &[&[u8]], out: &mut Reply) {
     let (name, password): (&[u8], &[u8]) = match args {
-        [_, pass] => {
+        &[_, pass] => {
             if acl.default_is_open() {
                 out.error(AUTH_NO_PASSWORD);
                 return;
             }
             (b"default", pass)
         }
-        [_, name, pass] => (name, pass),
+        &[_, name, pass] => (name, pass),
         [_] | [] => {
             out.error("ERR wrong number of arguments for 'auth' command");
             return;
@@ -69,8 +68,8 @@ pub fn auth(acl: &Acl, s: &mut Session, args: &[Bytes], out: &mut Reply) {
 }
 
 /// `ACL <subcommand> ...` (`args[0]` is `ACL`).
-pub fn acl(acl: &Acl, s: &Session, args: &[Bytes], out: &mut Reply) {
-    let Some(sub) = args.get(1) else {
+pub fn acl(acl: &Acl, s: &Session, args: &[&[u8]], out: &mut Reply) {
+    let Some(&sub) = args.get(1) else {
         out.error("ERR wrong number of arguments for 'acl' command");
         return;
     };
@@ -81,7 +80,7 @@ pub fn acl(acl: &Acl, s: &Session, args: &[Bytes], out: &mut Reply) {
     } else if is("deluser") && argc >= 3 {
         deluser(acl, args, out);
     } else if is("getuser") && argc == 3 {
-        match acl.user(&args[2]) {
+        match acl.user(args[2]) {
             Some(u) => getuser(&u, out),
             None => out.null(),
         }
@@ -102,9 +101,9 @@ pub fn acl(acl: &Acl, s: &Session, args: &[Bytes], out: &mut Reply) {
     } else if is("cat") && argc == 2 {
         out.bulks(CATEGORIES.iter());
     } else if is("cat") && argc == 3 {
-        cat(&args[2], out);
+        cat(args[2], out);
     } else if is("genpass") && (argc == 2 || argc == 3) {
-        genpass(args.get(2), out);
+        genpass(args.get(2).copied(), out);
     } else if is("log") && (argc == 2 || argc == 3) {
         // Denials are not recorded yet: the log is always empty.
         match args.get(2) {
@@ -136,8 +135,8 @@ fn trunc(b: &[u8], n: usize) -> String {
     String::from_utf8_lossy(&b[..b.len().min(n)]).into_owned()
 }
 
-fn setuser(acl: &Acl, args: &[Bytes], out: &mut Reply) {
-    let name = &args[2];
+fn setuser(acl: &Acl, args: &[&[u8]], out: &mut Reply) {
+    let name = args[2];
     if has_spaces(name) {
         out.error("ERR Usernames can't contain spaces or null characters");
         return;
@@ -148,10 +147,10 @@ fn setuser(acl: &Acl, args: &[Bytes], out: &mut Reply) {
     }
     let mut users = acl.write();
     let mut u = users
-        .get(&name[..])
+        .get(name)
         .map(|u| User::clone(u))
         .unwrap_or_else(|| User::new(name));
-    match u.apply_all(args[3..].iter().map(|a| &a[..])) {
+    match u.apply_all(args[3..].iter().copied()) {
         Ok(()) => {
             users.insert(name.to_vec(), Arc::new(u));
             drop(users);
@@ -162,15 +161,15 @@ fn setuser(acl: &Acl, args: &[Bytes], out: &mut Reply) {
     }
 }
 
-fn deluser(acl: &Acl, args: &[Bytes], out: &mut Reply) {
-    if args[2..].iter().any(|n| &n[..] == b"default") {
+fn deluser(acl: &Acl, args: &[&[u8]], out: &mut Reply) {
+    if args[2..].iter().any(|n| *n == b"default") {
         out.error("ERR The 'default' user cannot be removed");
         return;
     }
     let mut users = acl.write();
     let deleted = args[2..]
         .iter()
-        .filter(|n| users.remove(&n[..]).is_some())
+        .filter(|n| users.remove(**n).is_some())
         .count();
     drop(users);
     if deleted > 0 {
@@ -218,7 +217,7 @@ fn cat(name: &[u8], out: &mut Reply) {
     out.bulks(names.iter());
 }
 
-fn genpass(bits: Option<&Bytes>, out: &mut Reply) {
+fn genpass(bits: Option<&[u8]>, out: &mut Reply) {
     const MAX_BITS: i64 = 4096;
     let bits = match bits {
         None => 256,
@@ -245,29 +244,29 @@ fn genpass(bits: Option<&Bytes>, out: &mut Reply) {
     out.bulk(hex.as_bytes());
 }
 
-fn dryrun(acl: &Acl, args: &[Bytes], out: &mut Reply) {
-    let Some(user) = acl.user(&args[2]) else {
+fn dryrun(acl: &Acl, args: &[&[u8]], out: &mut Reply) {
+    let Some(user) = acl.user(args[2]) else {
         out.error(&format!(
             "ERR User '{}' not found",
-            String::from_utf8_lossy(&args[2])
+            String::from_utf8_lossy(args[2])
         ));
         return;
     };
     let cmd = &args[3..];
-    let Some(mut spec) = command::lookup(&cmd[0]) else {
+    let Some(mut spec) = command::lookup(cmd[0]) else {
         out.error(&format!(
             "ERR Command '{}' not found",
-            String::from_utf8_lossy(&cmd[0])
+            String::from_utf8_lossy(cmd[0])
         ));
         return;
     };
     if !spec.subcommands.is_empty() && cmd.len() >= 2 {
-        match command::lookup_subcommand(spec, &cmd[1]) {
+        match command::lookup_subcommand(spec, cmd[1]) {
             Some(sub) => spec = sub,
             None => {
                 out.error(&format!(
                     "ERR Command '{}' not found",
-                    String::from_utf8_lossy(&cmd[0])
+                    String::from_utf8_lossy(cmd[0])
                 ));
                 return;
             }

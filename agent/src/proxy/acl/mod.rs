@@ -29,7 +29,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use bytes::Bytes;
 use shoal_proto::command::{CommandSpec, Flags};
 
 pub use check::Denied;
@@ -161,7 +160,7 @@ impl Acl {
         &self,
         s: &mut Session,
         spec: &CommandSpec,
-        args: &[Bytes],
+        args: &[&[u8]],
     ) -> Result<(), Refusal> {
         let now = self.generation.load(Ordering::Acquire);
         if now != s.seen {

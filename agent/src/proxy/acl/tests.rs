@@ -1,15 +1,12 @@
 //! The ACL module against Redis 7.0's behaviour, checked by hand on a reference server:
 //! rule errors, `ACL LIST` lines, the check's verdicts and `AUTH`.
 
-use bytes::Bytes;
 use shoal_proto::{command, Protocol, Reply};
 
 use super::*;
 
-fn args(s: &str) -> Vec<Bytes> {
-    s.split(' ')
-        .map(|a| Bytes::copy_from_slice(a.as_bytes()))
-        .collect()
+fn args(s: &str) -> Vec<&[u8]> {
+    s.split(' ').map(str::as_bytes).collect()
 }
 
 fn run_acl(acl: &Acl, s: &Session, line: &str) -> String {
@@ -18,10 +15,10 @@ fn run_acl(acl: &Acl, s: &Session, line: &str) -> String {
     String::from_utf8_lossy(&out.buf).into_owned()
 }
 
-fn spec_of(a: &[Bytes]) -> &'static shoal_proto::CommandSpec {
-    let spec = command::lookup(&a[0]).unwrap();
+fn spec_of(a: &[&[u8]]) -> &'static shoal_proto::CommandSpec {
+    let spec = command::lookup(a[0]).unwrap();
     if !spec.subcommands.is_empty() && a.len() > 1 {
-        command::lookup_subcommand(spec, &a[1]).unwrap()
+        command::lookup_subcommand(spec, a[1]).unwrap()
     } else {
         spec
     }
