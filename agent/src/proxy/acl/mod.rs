@@ -82,9 +82,23 @@ impl Refusal {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("user {user:?}: rule '{rule}': {message}")]
 pub struct UserConfigError {
+    /// Position in the database's `[[database.user]]` list.
+    pub index: usize,
     pub user: String,
     pub rule: String,
     pub message: String,
+}
+
+/// Builds every database's users once, so a bad rule in `[[database.user]]` is a
+/// configuration error (exit 64, the key named) before anything starts.
+pub fn validate_users(config: &shoal_config::Config) -> Result<(), shoal_config::ConfigError> {
+    for (i, db) in config.databases.iter().enumerate() {
+        Acl::from_database(db).map_err(|e| shoal_config::ConfigError::Invalid {
+            key: format!("database[{i}].user[{}].rules", e.index),
+            message: format!("'{}': {}", e.rule, e.message),
+        })?;
+    }
+    Ok(())
 }
 
 impl Acl {
@@ -94,8 +108,9 @@ impl Acl {
         let mut map = BTreeMap::new();
         let default = User::default_user(password.map(str::as_bytes));
         map.insert(b"default".to_vec(), default);
-        for (name, rules) in users {
+        for (index, (name, rules)) in users.iter().enumerate() {
             let bad = |rule: &str, message: String| UserConfigError {
+                index,
                 user: name.clone(),
                 rule: rule.to_string(),
                 message,
@@ -117,6 +132,16 @@ impl Acl {
             users: RwLock::new(users),
             generation: AtomicU64::new(0),
         })
+    }
+
+    /// The users of a configured database.
+    pub fn from_database(db: &shoal_config::Database) -> Result<Acl, UserConfigError> {
+        let users: Vec<(String, String)> = db
+            .users
+            .iter()
+            .map(|u| (u.name.clone(), u.rules.clone()))
+            .collect();
+        Acl::new(db.password.as_deref(), &users)
     }
 
     pub fn user(&self, name: &[u8]) -> Option<Arc<User>> {

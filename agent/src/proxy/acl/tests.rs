@@ -329,6 +329,19 @@ fn config_users_are_validated() {
         bad.to_string(),
         "user \"x\": rule '+@nosuch': Unknown command or category name in ACL"
     );
+    let mut config = shoal_config::Config::from_raw(
+        shoal_config::RawConfig::from_toml(
+            "[[database]]\n[[database.user]]\nname = \"ok\"\nrules = \"on\"\n[[database.user]]\nname = \"x\"\nrules = \"on ~a +@nosuch\"",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        validate_users(&config).unwrap_err().to_string(),
+        "database[0].user[1].rules: '+@nosuch': Unknown command or category name in ACL"
+    );
+    config.databases[0].users.pop();
+    assert!(validate_users(&config).is_ok());
     let bad = Acl::new(None, &[("a b".into(), "on".into())]).unwrap_err();
     assert!(bad.to_string().contains("Usernames can't contain spaces"));
     // Rules for `default` apply on top of requirepass.
