@@ -7,6 +7,7 @@ use rand::RngCore;
 use shoal_proto::{command, Reply};
 
 use super::catalog::{category_bit, Catalog, CATEGORIES};
+use super::log::Reason;
 use super::user::{has_spaces, User};
 use super::{describe, sha256, Acl, Session, AUTH_NO_PASSWORD};
 
@@ -41,8 +42,15 @@ const HELP: &[&str] = &[
 
 const NO_ACL_FILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
 
-/// `AUTH [username] password`.
-pub fn auth(acl: &Acl, s: &mut Session, args: &[&[u8]], out: &mut Reply) {
+/// `AUTH [username] password`. A failure is logged for `ACL LOG` with `client_info`
+/// (the client's `CLIENT LIST` line), made only then.
+pub fn auth(
+    acl: &Acl,
+    s: &mut Session,
+    args: &[&[u8]],
+    out: &mut Reply,
+    client_info: &dyn Fn() -> String,
+) {
     let (name, password): (&[u8], &[u8]) = match args {
         &[_, pass] => {
             if acl.default_is_open() {
@@ -63,7 +71,12 @@ pub fn auth(acl: &Acl, s: &mut Session, args: &[&[u8]], out: &mut Reply) {
     };
     match acl.authenticate(s, name, password) {
         Ok(()) => out.ok(),
-        Err(e) => out.error(e),
+        Err(e) => {
+            let object = args.first().copied().unwrap_or_default();
+            acl.log
+                .add(Reason::Auth, false, object, name, client_info());
+            out.error(e)
+        }
     }
 }
 
@@ -105,13 +118,16 @@ pub fn acl(acl: &Acl, s: &Session, args: &[&[u8]], out: &mut Reply) {
     } else if is("genpass") && (argc == 2 || argc == 3) {
         genpass(args.get(2).copied(), out);
     } else if is("log") && (argc == 2 || argc == 3) {
-        // Denials are not recorded yet: the log is always empty.
         match args.get(2) {
-            Some(a) if a.eq_ignore_ascii_case(b"reset") => out.ok(),
-            Some(a) if shoal_proto::number::parse_i64(a).is_none() => {
-                out.error("ERR value is not an integer or out of range")
+            Some(a) if a.eq_ignore_ascii_case(b"reset") => {
+                acl.log.reset();
+                out.ok();
             }
-            _ => out.array(0),
+            Some(a) => match shoal_proto::number::parse_i64(a) {
+                Some(n) => acl.log.reply(usize::try_from(n).unwrap_or(0), out),
+                None => out.error("ERR value is not an integer or out of range"),
+            },
+            None => acl.log.reply(10, out),
         }
     } else if is("dryrun") && argc >= 4 {
         dryrun(acl, args, out);

@@ -13,12 +13,14 @@
 //! - [`check`]: the per-command check and the `NOPERM` texts.
 //! - [`describe`]: a user as rules again (`ACL LIST`, `ACL GETUSER`).
 //! - [`command`]: the `ACL` subcommands and `AUTH`.
+//! - [`log`]: `ACL LOG`, the recent denials.
 //! - [`sha256`]: password digests and their constant-time comparison.
 
 pub mod catalog;
 pub mod check;
 pub mod command;
 pub mod describe;
+pub mod log;
 pub mod sha256;
 pub mod user;
 
@@ -46,6 +48,7 @@ pub struct Acl {
     /// Bumped by every change, so a session notices (one load per command) that its user
     /// must be looked up again.
     generation: AtomicU64,
+    pub log: log::AclLog,
 }
 
 /// One connection's identity.
@@ -131,6 +134,7 @@ impl Acl {
         Ok(Acl {
             users: RwLock::new(users),
             generation: AtomicU64::new(0),
+            log: log::AclLog::default(),
         })
     }
 
@@ -199,6 +203,26 @@ impl Acl {
             return Err(Refusal::NoAuth);
         }
         check::check(&s.user, spec, args).map_err(Refusal::Denied)
+    }
+
+    /// Records a refusal for `ACL LOG` (not `NOAUTH`, which Redis does not log).
+    /// `multi`: the command was being queued in a transaction.
+    pub fn log_refusal(
+        &self,
+        s: &Session,
+        r: Refusal,
+        spec: &CommandSpec,
+        args: &[&[u8]],
+        multi: bool,
+        client_info: String,
+    ) {
+        let Refusal::Denied(d) = r else { return };
+        let object = match d {
+            Denied::Command => spec.name.as_bytes(),
+            Denied::Key(i) | Denied::Channel(i) => args.get(i).copied().unwrap_or_default(),
+        };
+        self.log
+            .add(d.into(), multi, object, &s.user.name, client_info);
     }
 
     /// `AUTH`/`HELLO AUTH`: on success the session runs as `name`.

@@ -47,7 +47,7 @@ fn default_user_is_open_without_password() {
     assert!(s.user.unrestricted());
     assert_eq!(admit(&acl, &mut s, "flushall"), Ok(()));
     let mut out = Reply::new(Protocol::Resp2);
-    super::command::auth(&acl, &mut s, &args("auth x"), &mut out);
+    super::command::auth(&acl, &mut s, &args("auth x"), &mut out, &String::new);
     assert_eq!(&out.buf[..], format!("-{AUTH_NO_PASSWORD}\r\n").as_bytes());
 }
 
@@ -67,17 +67,26 @@ fn requirepass_needs_auth_and_compares_the_digest() {
     // AUTH and HELLO are no_auth commands.
     assert_eq!(admit(&acl, &mut s, "auth x"), Ok(()));
     let mut out = Reply::new(Protocol::Resp2);
-    super::command::auth(&acl, &mut s, &args("auth wrong"), &mut out);
+    super::command::auth(&acl, &mut s, &args("auth wrong"), &mut out, &|| {
+        "id=7".into()
+    });
+    assert_eq!(acl.log.len(), 1);
     assert_eq!(
         &out.buf[..],
         b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
     );
     let mut out = Reply::new(Protocol::Resp2);
-    super::command::auth(&acl, &mut s, &args("auth default secret"), &mut out);
+    super::command::auth(
+        &acl,
+        &mut s,
+        &args("auth default secret"),
+        &mut out,
+        &String::new,
+    );
     assert_eq!(&out.buf[..], b"+OK\r\n");
     assert_eq!(admit(&acl, &mut s, "get k"), Ok(()));
     let mut out = Reply::new(Protocol::Resp2);
-    super::command::auth(&acl, &mut s, &args("auth a b c"), &mut out);
+    super::command::auth(&acl, &mut s, &args("auth a b c"), &mut out, &String::new);
     assert_eq!(&out.buf[..], b"-ERR syntax error\r\n");
 }
 
@@ -217,6 +226,25 @@ fn check_commands_keys_and_channels() {
         Denied::Key(1).message(spec_of(&set)),
         "NOPERM this user has no permissions to access one of the keys used as arguments"
     );
+
+    let a = args("mget app:1 other");
+    acl.log_refusal(
+        &s,
+        Refusal::Denied(Denied::Key(2)),
+        spec_of(&a),
+        &a,
+        false,
+        "id=1".into(),
+    );
+    let log = run_acl(&acl, &s, "acl log 1");
+    assert!(
+        log.contains("$3\r\nkey\r\n")
+            && log.contains("$5\r\nother\r\n")
+            && log.contains("$5\r\nalice\r\n"),
+        "{log}"
+    );
+    assert_eq!(run_acl(&acl, &s, "acl log reset"), "+OK\r\n");
+    assert_eq!(run_acl(&acl, &s, "acl log"), "*0\r\n");
 
     acl.authenticate(&mut s, b"w", b"").unwrap();
     assert_eq!(admit(&acl, &mut s, "get r:1"), Ok(()));
