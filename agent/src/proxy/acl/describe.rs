@@ -56,6 +56,11 @@ pub fn flags(u: &User) -> Vec<&'static str> {
     if u.nopass {
         f.push("nopass");
     }
+    match u.sanitize_payload {
+        Some(false) => f.push("skip-sanitize-payload"),
+        Some(true) => f.push("sanitize-payload"),
+        None => {}
+    }
     f
 }
 

@@ -23,6 +23,10 @@ pub struct User {
     /// `on`; a new user is `off`.
     pub enabled: bool,
     pub nopass: bool,
+    /// `sanitize-payload` (true) or `skip-sanitize-payload` (false), once either is set
+    /// (`reset` sets the first). Shown by `ACL LIST`; the shard checks RESTORE payloads
+    /// either way.
+    pub sanitize_payload: Option<bool>,
     /// SHA-256 digests, in the order they were added.
     pub passwords: Vec<Digest>,
     pub allkeys: bool,
@@ -68,6 +72,7 @@ impl User {
             name: name.to_vec(),
             enabled: false,
             nopass: false,
+            sanitize_payload: None,
             passwords: Vec::new(),
             allkeys: false,
             keys: Vec::new(),
@@ -125,8 +130,10 @@ impl User {
             self.enabled = true;
         } else if word("off") {
             self.enabled = false;
-        } else if word("skip-sanitize-payload") || word("sanitize-payload") {
-            // RESTORE payloads are checked by the shard either way.
+        } else if word("skip-sanitize-payload") {
+            self.sanitize_payload = Some(false);
+        } else if word("sanitize-payload") {
+            self.sanitize_payload = Some(true);
         } else if word("nopass") {
             self.nopass = true;
             self.passwords.clear();
@@ -141,6 +148,7 @@ impl User {
             self.allchannels = false;
             self.channels.clear();
             self.enabled = false;
+            self.sanitize_payload = Some(true);
             self.set_all_commands(false);
         } else if word("clearselectors") {
             // Only the root selector exists.
