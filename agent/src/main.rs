@@ -3,11 +3,11 @@
 //!
 //! # Layout
 //! - [`cli`]: flags, subcommands and exit codes.
-//! - [`run`]: agent start-up: plan, admin port, then the supervisor.
+//! - [`run`]: agent start-up: plan, admin port, proxy, then the supervisor.
+//! - [`proxy`]: the client port of each database, routing to the shards by slot.
 //! - [`supervisor`]: spawning, pinning, reaping and restarting shards.
 //! - [`admin`]: the HTTP endpoints `/livez` `/readyz` `/status` `/metrics`.
 //! - [`metrics`]: Prometheus series; [`info`]: the shard INFO fields they come from.
-//! - [`proxy`]: the client-facing proxy: ACLs and client limits.
 //! - [`state`]: what the supervisor publishes to the admin endpoints.
 //! - [`signals`], [`notify`] (systemd), [`logging`], [`health`] (`shoal health`).
 #![deny(rust_2018_idioms)]
@@ -23,8 +23,6 @@ mod info;
 mod logging;
 mod metrics;
 mod notify;
-// Until the client loop calls them, the ACL and limits are exercised by their tests only.
-#[allow(dead_code)]
 mod proxy;
 mod run;
 mod signals;
