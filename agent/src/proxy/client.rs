@@ -13,10 +13,11 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use shoal_proto::frame::{self, Limits, Scanned};
-use shoal_proto::{CommandSpec, Flags, Protocol, Reply};
+use shoal_proto::{CommandSpec, Protocol, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::access::Verdict;
 use super::dedicated::Dedicated;
 use super::pubsub::{self, PushBox, PushSink};
 use super::registry::{self, ClientMeta};
@@ -24,7 +25,7 @@ use super::replies::Replies;
 use super::route::{self, KeySlot, Route, Special, CROSSSLOT};
 use super::thread::{NewClient, ThreadCtx};
 use super::upstream::{push_command, Waiter};
-use super::{local, Database};
+use super::{acl, local, Database};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -50,7 +51,7 @@ pub struct Client {
     meta: Arc<ClientMeta>,
     stream: TcpStream,
     proto: Protocol,
-    authed: bool,
+    session: super::acl::Session,
     replies: Rc<Replies>,
     push: PushSink,
     /// Has a subscription (RESP2 then only allows the subscription commands).
@@ -80,17 +81,23 @@ pub async fn serve(ctx: Rc<ThreadCtx>, nc: NewClient) {
         nc.local.map(|a| a.to_string()).unwrap_or_default(),
     ));
     let db = nc.db;
+    // Held for the client's life: its `maxclients` place.
+    let _slot = nc.slot;
     db.clients.add(meta.clone());
     db.metrics.connected.inc();
     let mut c = Client {
-        authed: db.password.is_none(),
+        session: db.access.acl.session(),
         ctx,
         db: db.clone(),
         meta,
         stream,
         proto: Protocol::Resp2,
         replies: Rc::new(Replies::default()),
-        push: PushBox::new(),
+        push: {
+            let p = PushBox::new();
+            p.set_limits(db.access.limits.clone());
+            p
+        },
         subscribed: false,
         multi: None,
         watch: None,
@@ -117,8 +124,16 @@ impl Client {
             if self.meta.killed.load(Ordering::Relaxed) {
                 return;
             }
+            // `timeout`: an idle client goes, unless subscribed (Redis spares those).
+            let idle = self
+                .db
+                .access
+                .limits
+                .idle_timeout()
+                .filter(|_| !self.subscribed);
             let read = tokio::select! {
                 r = self.stream.read_buf(&mut inbuf) => r,
+                _ = idle_expiry(idle) => return,
                 _ = self.push.ready.notified() => {
                     if !self.write_pushes(&mut out).await {
                         return;
@@ -129,6 +144,8 @@ impl Client {
             };
             match read {
                 Ok(0) => return,
+                // Past the query buffer limit (1 MB before AUTH), Redis closes the client.
+                Ok(_) if inbuf.len() > self.db.access.read_limits(&self.session).1 => return,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::debug!(error = %e, "client read failed");
@@ -184,7 +201,7 @@ impl Client {
         let mut args: Vec<&[u8]> = Vec::with_capacity(8);
         while !self.close {
             let limits = Limits {
-                auth_required: !self.authed,
+                auth_required: self.db.access.acl.auth_required(&self.session),
                 ..Limits::default()
             };
             let rest = &buf[pos..];
@@ -236,18 +253,50 @@ impl Client {
         let spec = route::resolve(args);
         self.batch.push(spec.map_or("unknown", |s| s.name));
         let special = spec.and_then(route::special);
-        if !self.authed && !spec.is_some_and(|s| s.flags.has(Flags::NO_AUTH)) {
-            self.ready(Bytes::from_static(local::NOAUTH));
-            return;
+        match spec {
+            Some(spec) => {
+                let multi = self.multi.is_some();
+                let meta = &self.meta;
+                let verdict = self
+                    .db
+                    .access
+                    .admit(&mut self.session, spec, args, multi, || {
+                        meta.line((0, 0), -1)
+                    });
+                if let Err(v) = verdict {
+                    match v {
+                        Verdict::Error(m) => self.error(&m),
+                        Verdict::Close => self.close = true,
+                    }
+                    if let Some(m) = self.multi.as_mut() {
+                        m.dirty = true;
+                    }
+                    return;
+                }
+            }
+            None if self.db.access.acl.auth_required(&self.session) => {
+                self.ready(Bytes::from_static(local::NOAUTH));
+                return;
+            }
+            None => {}
         }
         if self.subscribed && self.proto == Protocol::Resp2 {
             let allowed = matches!(
                 special,
-                Some(Special::Ping | Special::Subscribe | Special::Unsubscribe | Special::Quit | Special::Reset)
+                Some(
+                    Special::Ping
+                        | Special::Subscribe
+                        | Special::Unsubscribe
+                        | Special::Quit
+                        | Special::Reset
+                )
             );
             if !allowed {
                 let name = spec.map_or_else(
-                    || String::from_utf8_lossy(args.first().copied().unwrap_or_default()).into_owned(),
+                    || {
+                        String::from_utf8_lossy(args.first().copied().unwrap_or_default())
+                            .into_owned()
+                    },
                     |s| s.name.to_string(),
                 );
                 self.error(&format!(
@@ -259,7 +308,14 @@ impl Client {
         if self.multi.is_some()
             && !matches!(
                 special,
-                Some(Special::Exec | Special::Discard | Special::Multi | Special::Watch | Special::Quit | Special::Reset)
+                Some(
+                    Special::Exec
+                        | Special::Discard
+                        | Special::Multi
+                        | Special::Watch
+                        | Special::Quit
+                        | Special::Reset
+                )
             )
         {
             self.queue(spec, frame, args);
@@ -279,8 +335,12 @@ impl Client {
 
     fn forward(&self, shard: usize, frame: &[u8]) {
         let seq = self.replies.reserve();
-        let Some(up) = self.ctx.upstream(&self.db, shard, self.proto == Protocol::Resp3) else {
-            self.replies.fill(seq, super::upstream::tryagain(&self.db, shard));
+        let Some(up) = self
+            .ctx
+            .upstream(&self.db, shard, self.proto == Protocol::Resp3)
+        else {
+            self.replies
+                .fill(seq, super::upstream::tryagain(&self.db, shard));
             return;
         };
         let w = Waiter {
@@ -407,8 +467,13 @@ impl Client {
         // One contiguous run on the shared pipeline: the shard executes a connection's
         // requests in order, so no other client's command can land inside the block.
         let seq = self.replies.reserve();
-        let Some(up) = self.ctx.upstream(&self.db, shard, self.proto == Protocol::Resp3) else {
-            return self.replies.fill(seq, super::upstream::tryagain(&self.db, shard));
+        let Some(up) = self
+            .ctx
+            .upstream(&self.db, shard, self.proto == Protocol::Resp3)
+        else {
+            return self
+                .replies
+                .fill(seq, super::upstream::tryagain(&self.db, shard));
         };
         let n = m.count + 2;
         let mut waiters = Vec::with_capacity(n);
@@ -434,7 +499,9 @@ impl Client {
         let slot = if self.db.shards() == 1 {
             0
         } else {
-            let Some(spec) = route::resolve(args) else { return };
+            let Some(spec) = route::resolve(args) else {
+                return;
+            };
             match route::key_slot(&self.db, spec, args) {
                 KeySlot::One(s) => s,
                 _ => return self.ready(Bytes::from_static(CROSSSLOT)),
@@ -470,20 +537,41 @@ impl Client {
     async fn local(&mut self, s: Special, frame: &[u8], args: &[&[u8]]) {
         let mut out = self.reply();
         match s {
-            Special::Ping => local::ping(args, self.subscribed && self.proto == Protocol::Resp2, &mut out),
+            Special::Ping => local::ping(
+                args,
+                self.subscribed && self.proto == Protocol::Resp2,
+                &mut out,
+            ),
             Special::Echo => match args {
                 [_, m] => out.bulk(m),
                 _ => out.error(&local::wrong_arity("echo")),
             },
             Special::Select => local::select(args, &mut out),
             Special::Auth => {
-                if local::auth(&self.db, args, &mut out) {
-                    self.authed = true;
+                let meta = &self.meta;
+                acl::command::auth(
+                    &self.db.access.acl,
+                    &mut self.session,
+                    args,
+                    &mut out,
+                    &|| meta.line((0, 0), -1),
+                );
+            }
+            Special::Acl => acl::command::acl(&self.db.access.acl, &self.session, args, &mut out),
+            Special::Config => {
+                if !local_config(&self.db.access.limits, args, &mut out) {
+                    return self.forward(0, frame);
                 }
             }
             Special::Hello => {
-                let now = local::hello(&self.db, &self.meta, args, self.proto, self.authed, &mut out);
-                self.authed = now.authed;
+                let now = local::hello(
+                    &self.db,
+                    &self.meta,
+                    args,
+                    self.proto,
+                    &mut self.session,
+                    &mut out,
+                );
                 self.set_proto(now.proto);
             }
             Special::Client => {
@@ -511,7 +599,7 @@ impl Client {
                 self.set_proto(Protocol::Resp2);
                 out.proto = Protocol::Resp2;
                 self.meta.set_name(None);
-                self.authed = self.db.password.is_none();
+                self.session = self.db.access.acl.session();
                 out.simple("RESET");
             }
             Special::Multi => match &self.multi {
@@ -536,10 +624,19 @@ impl Client {
             }
             Special::Subscribe => {
                 if args.len() < 2 {
-                    out.error(&local::wrong_arity(&String::from_utf8_lossy(args[0]).to_ascii_lowercase()));
+                    out.error(&local::wrong_arity(
+                        &String::from_utf8_lossy(args[0]).to_ascii_lowercase(),
+                    ));
                 } else {
                     let cmd = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
-                    pubsub::subscribe(&self.db, self.meta.id, &self.push, &cmd, &args[1..], &mut out);
+                    pubsub::subscribe(
+                        &self.db,
+                        self.meta.id,
+                        &self.push,
+                        &cmd,
+                        &args[1..],
+                        &mut out,
+                    );
                 }
                 self.subscribed = pubsub::is_subscribed(&self.db, self.meta.id);
             }
@@ -554,11 +651,15 @@ impl Client {
                     let n = pubsub::publish(&self.db, shard_kind, ch, msg);
                     out.int(n as i64);
                 }
-                _ => out.error(&local::wrong_arity(&String::from_utf8_lossy(args[0]).to_ascii_lowercase())),
+                _ => out.error(&local::wrong_arity(
+                    &String::from_utf8_lossy(args[0]).to_ascii_lowercase(),
+                )),
             },
             Special::PubSub => {
                 if !pubsub::pubsub_command(&self.db, args, &mut out) {
-                    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
+                    let sub = args
+                        .get(1)
+                        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
                     match sub {
                         None => out.error(&local::wrong_arity("pubsub")),
                         Some(s) => out.error(&format!(
@@ -569,7 +670,11 @@ impl Client {
             }
             // The agent's CLUSTER answers plug in here.
             Special::Cluster => out.error("ERR This instance has cluster support disabled"),
-            Special::Blocking | Special::BlockOption | Special::Wait | Special::Split | Special::FanOut => {
+            Special::Blocking
+            | Special::BlockOption
+            | Special::Wait
+            | Special::Split
+            | Special::FanOut => {
                 // Routed before reaching here; answer as the shard would.
                 return self.forward(0, frame);
             }
@@ -583,5 +688,54 @@ impl Client {
         self.meta
             .resp
             .store(if p == Protocol::Resp3 { 3 } else { 2 }, Ordering::Relaxed);
+    }
+}
+
+/// CONFIG GET/SET of a client limit (`maxclients`, `timeout`, `protected-mode`, the
+/// buffer limits) is the proxy's; false leaves the command to the shard.
+fn local_config(limits: &super::limits::Limits, args: &[&[u8]], out: &mut Reply) -> bool {
+    let sub = args.get(1).copied().unwrap_or_default();
+    if sub.eq_ignore_ascii_case(b"get") && args.len() == 3 {
+        let pattern = args[2];
+        // A pattern could match shard settings too; only exact names are answered here.
+        if pattern.iter().any(|b| matches!(b, b'*' | b'?' | b'[')) {
+            return false;
+        }
+        let found = limits.config_get(pattern);
+        if found.is_empty() {
+            return false;
+        }
+        out.map(found.len());
+        for (name, value) in found {
+            out.bulk(name.as_bytes());
+            out.bulk(value.as_bytes());
+        }
+        return true;
+    }
+    if sub.eq_ignore_ascii_case(b"set") && args.len() == 4 {
+        return match limits.config_set(args[2], args[3]) {
+            None => false,
+            Some(Ok(())) => {
+                out.ok();
+                true
+            }
+            Some(Err(e)) => {
+                out.error(&format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{}') - {e}",
+                    String::from_utf8_lossy(args[2])
+                ));
+                true
+            }
+        };
+    }
+    false
+}
+
+/// Resolves once a client has idled past `timeout` (Redis closes after more than that
+/// many whole seconds); never without a timeout.
+async fn idle_expiry(timeout: Option<std::time::Duration>) {
+    match timeout {
+        Some(t) => tokio::time::sleep(t + std::time::Duration::from_secs(1)).await,
+        None => std::future::pending().await,
     }
 }

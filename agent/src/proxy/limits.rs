@@ -23,8 +23,6 @@ pub const MAX_CLIENTS: &[u8] = b"-ERR max number of clients reached\r\n";
 /// more than this (with at most 10 arguments of 16 KiB each, enforced by the frame
 /// scanner's `auth_required` flag).
 pub const PRE_AUTH_QUERY_BUFFER: usize = 1024 * 1024;
-pub const PRE_AUTH_MAX_ARGS: usize = 10;
-pub const PRE_AUTH_MAX_BULK: usize = 16 * 1024;
 
 /// One output-buffer class, live.
 #[derive(Debug)]
@@ -142,6 +140,7 @@ impl Limits {
         }
     }
 
+    #[cfg(test)]
     pub fn connected(&self) -> usize {
         self.connected.load(Ordering::Acquire)
     }
@@ -156,24 +155,11 @@ impl Limits {
         }
     }
 
-    pub fn query_buffer_exceeded(&self, buffered: usize, auth_required: bool) -> bool {
-        buffered > self.query_buffer_limit(auth_required)
-    }
-
     /// The idle timeout; `None` when clients are never closed for idling.
     pub fn idle_timeout(&self) -> Option<Duration> {
         match self.timeout.load(Ordering::Relaxed) {
             0 => None,
             s => Some(Duration::from_secs(s)),
-        }
-    }
-
-    /// Redis never times out pub/sub or blocked clients; others go once idle for more
-    /// than `timeout` seconds.
-    pub fn idle_expired(&self, idle: Duration, pubsub_or_blocked: bool) -> bool {
-        match self.idle_timeout() {
-            Some(t) => !pubsub_or_blocked && idle.as_secs() > t.as_secs(),
-            None => false,
         }
     }
 

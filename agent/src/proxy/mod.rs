@@ -68,6 +68,8 @@ pub struct Database {
     pub sockets: Vec<PathBuf>,
     pub slots: SlotMap,
     pub password: Option<String>,
+    /// Users, AUTH/ACL and the client limits.
+    pub access: access::Access,
     /// A std mutex: held only for a subscribe or a publish's fan-out, never across an
     /// await.
     pub broker: Mutex<Broker<pubsub::PushSink>>,
@@ -113,6 +115,11 @@ pub enum ProxyError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("database {database}: {source}")]
+    Users {
+        database: String,
+        source: acl::UserConfigError,
+    },
     #[error("proxy thread: {0}")]
     Thread(std::io::Error),
 }
@@ -148,6 +155,10 @@ pub async fn start(
             slots: SlotMap::even(sockets.len()),
             sockets,
             password: db.password.clone(),
+            access: access::Access::new(db).map_err(|source| ProxyError::Users {
+                database: db.name.clone(),
+                source,
+            })?,
             broker: Mutex::new(Broker::default()),
             clients: registry::Registry::default(),
             metrics: metrics::DbMetrics::new(agent_metrics, &db.name),
@@ -218,9 +229,17 @@ pub mod tests_support {
             index: 0,
             name: "t".into(),
             port: 0,
-            sockets: (0..n).map(|i| PathBuf::from(format!("/nonexistent/{i}"))).collect(),
+            sockets: (0..n)
+                .map(|i| PathBuf::from(format!("/nonexistent/{i}")))
+                .collect(),
             slots: SlotMap::even(n),
             password: None,
+            access: access::Access::new(
+                &shoal_config::Config::from_raw(Default::default())
+                    .expect("config")
+                    .databases[0],
+            )
+            .expect("users"),
             broker: Mutex::new(Broker::default()),
             clients: registry::Registry::default(),
             metrics: metrics::DbMetrics::new(&m, "t"),

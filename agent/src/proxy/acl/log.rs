@@ -134,6 +134,7 @@ impl AclLog {
         }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
