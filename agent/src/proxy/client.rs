@@ -182,7 +182,21 @@ impl Client {
         if out.is_empty() {
             return true;
         }
-        let r = self.stream.write_all(out).await;
+        // A subscriber that stops reading blocks this write; its box overflowing (the
+        // pubsub output-buffer limit) must still close it, as Redis does.
+        let push = &self.push;
+        let stream = &mut self.stream;
+        let r = tokio::select! {
+            r = stream.write_all(out) => r,
+            _ = async {
+                loop {
+                    push.ready.notified().await;
+                    if push.overflowed() {
+                        break;
+                    }
+                }
+            } => return false,
+        };
         out.clear();
         if out.capacity() > 1024 * 1024 {
             *out = BytesMut::with_capacity(READ_CHUNK);

@@ -108,11 +108,15 @@ impl Sink for PushSink {
     }
 }
 
+/// The kind of a (P|S)(UN)SUBSCRIBE command; `subscribe` itself also starts with `s`, so
+/// the shard forms are told by their second letters.
 fn kind_of(name: &str) -> Kind {
-    match name.as_bytes().first() {
-        Some(b'p') => Kind::Pattern,
-        Some(b's') => Kind::Shard,
-        _ => Kind::Channel,
+    if name.starts_with('p') {
+        Kind::Pattern
+    } else if name.starts_with("ss") || name.starts_with("sun") {
+        Kind::Shard
+    } else {
+        Kind::Channel
     }
 }
 
