@@ -313,6 +313,32 @@ client_output_buffer_limit_pubsub = "1mb 256kb 1"
         "VmRSS grew from {base} kB to {peak} kB"
     );
 
+    // After AUTH, client-query-buffer-limit bounds one request: a 64 MB bulk is refused
+    // once 1 MB of it is buffered.
+    let mut c = Raw::tcp(26040);
+    assert_eq!(c.cmd(&["AUTH", "pw"]), "+OK\r\n");
+    assert_eq!(
+        c.cmd(&["CONFIG", "SET", "client-query-buffer-limit", "1mb"]),
+        "+OK\r\n"
+    );
+    c.s.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$67108864\r\n")
+        .unwrap();
+    let chunk = vec![b'v'; 64 * 1024];
+    let mut sent = 0usize;
+    while sent < 64 * 1024 * 1024 {
+        if c.s.write_all(&chunk).is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    assert!(
+        sent < 64 * 1024 * 1024,
+        "the proxy buffered all {sent} bytes"
+    );
+    let peak_query = vm_rss_kb(pid);
+    eprintln!("query buffer limit: closed after {sent} bytes sent; VmRSS {peak_query} kB");
+    assert!(peak_query < base + 32 * 1024);
+
     // A subscriber that never reads is closed at the pubsub output-buffer limit.
     let mut sub = Raw::tcp(26040);
     assert_eq!(sub.cmd(&["AUTH", "pw"]), "+OK\r\n");
