@@ -13,20 +13,36 @@ from .servers import Redis, Server, descendants
 
 
 class Agent(Server):
+    """`shoal run` with one database, configured by a file written beside its data.
+
+    The AOF is off unless a case asks for it, like the redis-server it is compared with;
+    the admin port is the case's own, so runs never collide on 8070."""
+
     name = "shoal"
 
-    def __init__(self, ctx, port, data_dir, shards, cluster_port=None):
+    def __init__(self, ctx, port, data_dir, shards, cluster_api=False, appendonly=False,
+                 appendfsync="everysec"):
         super().__init__(port, data_dir, cpu=ctx.args.server_cpu)
         self.ctx = ctx
         self.shards = shards
-        self.cluster_port = cluster_port
+        self.cluster_api = cluster_api
+        self.appendonly = appendonly
+        self.appendfsync = appendfsync
+
+    def shard_port(self, i):
+        """With the cluster API on, shard i listens on the database port + 1 + i."""
+        return self.port + 1 + i
 
     def argv(self):
-        cmd = [self.ctx.binary, "run", "--port", str(self.port), "--data-dir", self.data_dir,
-               "--shards", str(self.shards)]
-        if self.cluster_port is not None:
-            cmd += ["--cluster-port", str(self.cluster_port)]
-        return cmd
+        conf = os.path.join(self.data_dir, "shoal.toml")
+        with open(conf, "w") as f:
+            f.write("data_dir = %r\nadmin_port = %d\nlog_level = \"warn\"\n"
+                    "[[database]]\nname = \"bench\"\nport = %d\nshards = %d\n"
+                    "appendonly = %s\nappendfsync = %r\ncluster_api = %s\n"
+                    % (os.path.join(self.data_dir, "data"), self.port + 1000, self.port,
+                       self.shards, str(self.appendonly).lower(), self.appendfsync,
+                       str(self.cluster_api).lower()))
+        return [self.ctx.binary, "run", "--config", conf]
 
     def shard_pids(self):
         """The agent's leaf processes: its shards (a shard has threads, not children)."""
@@ -41,17 +57,14 @@ class Agent(Server):
         return [p for p in procs if p != self.pid and p not in parents]
 
 
-def need_agent(ctx, *flags):
+def need_agent(ctx):
     if not ctx.caps.agent:
-        raise Skip("no agent yet (`shoal run` is missing)")
-    for f in flags:
-        if not ctx.caps.agent_flag(f):
-            raise Skip("agent has no %s flag" % f)
+        raise Skip("this shoal binary has no `run` subcommand")
 
 
 def agent_two_shards(ctx):
     """1b: the agent with 2 shards, all on the server CPU, vs one redis-server there."""
-    need_agent(ctx, "--shards")
+    need_agent(ctx)
     agent = Agent(ctx, ctx.port(60), ctx.data_dir("agent2"), 2)
     redis = Redis(ctx.port(61), ctx.data_dir("agent2-redis"), cpu=ctx.args.server_cpu)
     figures = {}
@@ -74,32 +87,48 @@ def agent_two_shards(ctx):
     ctx.results["agent_two_shards"] = figures
 
 
+class ClusterEntry:
+    """The cluster API seen as one server: redis-benchmark --cluster starts at shard 0's
+    port, reads CLUSTER SLOTS and then talks to every shard directly (no proxy hop)."""
+
+    name = "shoal"
+    rb_extra = {"cluster": True}
+
+    def __init__(self, agent):
+        self.agent = agent
+        self.port = agent.shard_port(0)
+
+
 def cluster_api(ctx):
-    """1c: redis-benchmark --cluster straight to the shards (no proxy hop)."""
-    need_agent(ctx, "--shards", "--cluster-port")
-    agent = Agent(ctx, ctx.port(70), ctx.data_dir("cluster"), 2, cluster_port=ctx.port(72))
+    """1c: the cluster API with 2 shards on the server CPU against one redis-server there."""
+    need_agent(ctx)
+    agent = Agent(ctx, ctx.port(70), ctx.data_dir("cluster"), 2, cluster_api=True)
+    redis = Redis(ctx.port(75), ctx.data_dir("cluster-redis"), cpu=ctx.args.server_cpu)
+    entry = ClusterEntry(agent)
     figures = {}
     try:
-        agent.start()
+        for s in (agent, redis):
+            s.start()
+            resp.fill(s.port, ctx.args.keyspace, size=ctx.args.size)
         for test in ("set", "get"):
-            cmd = ["taskset", "-c", str(ctx.args.client_cpu), "redis-benchmark", "--cluster",
-                   "-p", str(ctx.port(72)), "-t", test, "-n", str(ctx.requests_for(16)),
-                   "-c", str(ctx.args.clients), "-d", str(ctx.args.size),
-                   "-r", str(ctx.args.keyspace), "-P", "16", "-q"]
-            out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 text=True, timeout=600).stdout
-            figures[test] = out.strip().splitlines()[-1:] if out else []
-            ctx.log("  cluster API %s: %s" % (test.upper(), figures[test]))
+            for depth in (1, 16):
+                med = compare(ctx, [entry, redis], test, depth,
+                              label="cluster API %s P=%d" % (test.upper(), depth))
+                figures["%s/P%d" % (test, depth)] = med
+                ctx.row("cluster-api-2-shards", "%s rps, pipeline %d" % (test.upper(), depth),
+                        med["shoal"]["rps"], med["redis"]["rps"], note=spread_note(med),
+                        paired=med["paired"]["rps"])
     finally:
-        agent.stop()
-        agent.wipe()
+        for s in (agent, redis):
+            s.stop()
+            s.wipe()
     ctx.results["cluster_api"] = figures
 
 
 def restart_after_kill(ctx):
     """Seconds from kill -9 of a shard until the agent serves its keys again."""
-    need_agent(ctx, "--shards")
-    agent = Agent(ctx, ctx.port(80), ctx.data_dir("kill9"), 1)
+    need_agent(ctx)
+    agent = Agent(ctx, ctx.port(80), ctx.data_dir("kill9"), 1, appendonly=True)
     try:
         agent.start()
         resp.fill(agent.port, ctx.args.keyspace, size=ctx.args.size)

@@ -24,7 +24,10 @@ def compare(ctx, servers, test, depth, requests=None, label=None):
     n = requests or ctx.requests_for(depth)
     for i in range(ctx.args.runs):
         for s in alternate(servers, i):
-            r = rb.run(s.port, test, n, pipeline=depth, **ctx.rb_kwargs())
+            kw = dict(ctx.rb_kwargs())
+            # A server may need its own client flags (the cluster API needs --cluster).
+            kw.update(getattr(s, "rb_extra", {}))
+            r = rb.run(s.port, test, n, pipeline=depth, **kw)
             runs[s.name].append(r)
             ctx.log("  %-28s %-5s run %d: %10.0f rps  p50 %.3f ms  p99 %.3f ms"
                     % (label or "%s P=%d" % (test.upper(), depth), s.name, i + 1,

@@ -48,7 +48,8 @@ def parse(text):
 NICE = 0
 
 
-def command(port, test, requests, clients=50, size=16, keyspace=100000, pipeline=1, cpu=1):
+def command(port, test, requests, clients=50, size=16, keyspace=100000, pipeline=1, cpu=1,
+            cluster=False):
     cmd = ["nice", "-n", str(NICE)] if NICE else []
     if cpu is not None:
         cmd += ["taskset", "-c", str(cpu)]
@@ -59,6 +60,9 @@ def command(port, test, requests, clients=50, size=16, keyspace=100000, pipeline
     ]
     if keyspace:
         cmd += ["-r", str(keyspace)]
+    if cluster:
+        # Cluster mode: redis-benchmark reads CLUSTER SLOTS and talks to each shard.
+        cmd += ["--cluster"]
     return cmd
 
 

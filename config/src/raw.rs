@@ -14,6 +14,7 @@ pub struct RawConfig {
     pub bind: Option<String>,
     pub admin_bind: Option<String>,
     pub admin_port: Option<i64>,
+    pub announce_host: Option<String>,
     pub data_dir: Option<String>,
     pub shards: Option<toml::Value>,
     pub log_format: Option<String>,

@@ -10,12 +10,15 @@
 //! - [`command`]: the command table (name, arity, flags, key positions) that drives
 //!   dispatch, `COMMAND` and routing.
 //! - [`slot`]: CRC16 hash slots with `{hash tags}`; [`slotmap`]: which shard owns each slot.
+//! - [`cluster`]: one database's Redis Cluster view (nodes, slot ranges) and the CLUSTER
+//!   replies built from it, shared by the shards and the agent.
 //! - [`number`]: Redis-exact integer and double parsing and formatting.
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 // Tests may unwrap: a panic there is a failed assertion, not a crashed server.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod cluster;
 pub mod command;
 pub mod frame;
 pub mod number;

@@ -32,10 +32,14 @@
 //! - [`pubsub`]: the agent's broker sink and the (P|S)SUBSCRIBE family.
 //! - [`registry`]: the clients CLIENT LIST/KILL see.
 //! - [`metrics`]: shoal_proxy_* series, counted per thread and merged when scraped.
+//! - [`cluster`]: the agent's own answers to CLUSTER, READONLY, READWRITE and ASKING.
 
 pub mod access;
 pub mod acl;
 pub mod client;
+// Until the proxy's client loop calls it, only the tests do.
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod cluster;
 pub mod dedicated;
 pub mod limits;
 pub mod listener;
