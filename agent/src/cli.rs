@@ -210,7 +210,9 @@ fn run_agent(args: RunArgs) -> ExitCode {
         Ok(o) => o,
         Err(e) => return usage_error(&e),
     };
-    let config = match shoal_config::load(args.config.as_deref(), &flags.then(env)) {
+    let config = match shoal_config::load(args.config.as_deref(), &flags.then(env))
+        .and_then(|c| crate::proxy::acl::validate_users(&c).map(|()| c))
+    {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
     };
@@ -239,7 +241,9 @@ fn config_command(cmd: ConfigCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
         ConfigCommand::Check { file } => {
-            match shoal_config::load(Some(&file), &Overrides::default()) {
+            match shoal_config::load(Some(&file), &Overrides::default())
+                .and_then(|c| crate::proxy::acl::validate_users(&c).map(|()| c))
+            {
                 Ok(c) => {
                     println!(
                         "{}: ok ({} database{})",

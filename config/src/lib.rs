@@ -9,6 +9,7 @@
 //! - [`raw`]: the serde structs for `shoal.toml`.
 //! - [`validate`]: raw → [`Config`], with the defaults.
 //! - [`overrides`]: flag and environment overrides, applied to the raw file.
+//! - [`limits`]: client limits (`maxclients`, buffers, `timeout`) and ACL users.
 //! - [`values`]: the enumerated settings (`shards`, `log_format`, policies).
 //! - [`units`]: byte sizes (`"1gb"`) and durations (`"10s"`).
 //! - [`error`]: the error type, [`ConfigError`].
@@ -18,6 +19,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod error;
+pub mod limits;
 pub mod overrides;
 pub mod raw;
 pub mod template;
@@ -26,6 +28,7 @@ pub mod validate;
 pub mod values;
 
 pub use error::ConfigError;
+pub use limits::{BufferLimit, ClientLimits, UserConfig};
 pub use overrides::Overrides;
 pub use raw::RawConfig;
 pub use validate::{

@@ -42,6 +42,22 @@ pub struct RawDatabase {
     pub maxmemory: Option<toml::Value>,
     pub maxmemory_policy: Option<String>,
     pub cluster_api: Option<bool>,
+    pub protected_mode: Option<bool>,
+    pub maxclients: Option<i64>,
+    pub timeout: Option<toml::Value>,
+    pub client_query_buffer_limit: Option<toml::Value>,
+    pub client_output_buffer_limit_normal: Option<String>,
+    pub client_output_buffer_limit_pubsub: Option<String>,
+    #[serde(default)]
+    pub user: Vec<RawUser>,
+}
+
+/// A `[[database.user]]` table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    pub name: Option<String>,
+    pub rules: Option<String>,
 }
 
 impl RawConfig {

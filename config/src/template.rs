@@ -61,6 +61,17 @@ appendfsync = "everysec"           # always | everysec | no
 # maxmemory = "1gb"                # split across the shards; default: the cgroup limit
 maxmemory_policy = "noeviction"    # Redis's policy names
 cluster_api = false
+# Client limits, as Redis names them (CONFIG GET/SET answer with the dashed names).
+protected_mode = true              # no password: serve only loopback and Unix clients
+maxclients = 10000
+timeout = 0                        # close clients idle this many seconds; 0 = never
+client_query_buffer_limit = "1gb"
+client_output_buffer_limit_normal = "0 0 0"       # hard soft soft-seconds; 0 = none
+client_output_buffer_limit_pubsub = "32mb 8mb 60"
+# ACL users (ACL SETUSER rules); "default" has the password above, or none.
+# [[database.user]]
+# name = "app"
+# rules = "on >app-secret ~app:* &app:* +@read +@write -@dangerous"
 "#;
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::limits::{client_limits, users, ClientLimits, RawLimits, UserConfig};
 use crate::raw::{RawConfig, RawDatabase};
 use crate::units::{parse_bytes, parse_duration};
 pub use crate::values::{AppendFsync, LogFormat, MaxmemoryPolicy, Shards};
@@ -75,6 +76,9 @@ pub struct Database {
     pub maxmemory: Option<u64>,
     pub maxmemory_policy: MaxmemoryPolicy,
     pub cluster_api: bool,
+    pub limits: ClientLimits,
+    /// `[[database.user]]`, applied in order after the `default` user is made.
+    pub users: Vec<UserConfig>,
 }
 
 /// A TCP port from the file; 0 is refused because an agent that picks a random port for a
@@ -423,6 +427,18 @@ fn database(i: usize, raw: RawDatabase, top_shards: Shards) -> Result<Database, 
             .map_err(|m| ConfigError::invalid(key("maxmemory_policy"), m))?,
         None => MaxmemoryPolicy::NoEviction,
     };
+    let limits = client_limits(
+        key,
+        RawLimits {
+            protected_mode: raw.protected_mode,
+            maxclients: raw.maxclients,
+            timeout: raw.timeout.as_ref(),
+            client_query_buffer_limit: raw.client_query_buffer_limit.as_ref(),
+            client_output_buffer_limit_normal: raw.client_output_buffer_limit_normal.as_deref(),
+            client_output_buffer_limit_pubsub: raw.client_output_buffer_limit_pubsub.as_deref(),
+        },
+    )?;
+    let users = users(key, raw.user)?;
     Ok(Database {
         name,
         port,
@@ -433,6 +449,8 @@ fn database(i: usize, raw: RawDatabase, top_shards: Shards) -> Result<Database, 
         maxmemory,
         maxmemory_policy,
         cluster_api: raw.cluster_api.unwrap_or(false),
+        limits,
+        users,
     })
 }
 

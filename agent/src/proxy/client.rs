@@ -13,10 +13,11 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use shoal_proto::frame::{self, Limits, Scanned};
-use shoal_proto::{CommandSpec, Flags, Protocol, Reply};
+use shoal_proto::{CommandSpec, Protocol, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::access::Verdict;
 use super::dedicated::Dedicated;
 use super::pubsub::{self, PushBox, PushSink};
 use super::registry::{self, ClientMeta};
@@ -24,7 +25,7 @@ use super::replies::Replies;
 use super::route::{self, KeySlot, Route, Special, CROSSSLOT};
 use super::thread::{NewClient, ThreadCtx};
 use super::upstream::{push_command, Waiter};
-use super::{local, plan_exec, Database};
+use super::{acl, local, plan_exec, Database};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -50,7 +51,7 @@ pub struct Client {
     meta: Arc<ClientMeta>,
     stream: TcpStream,
     proto: Protocol,
-    authed: bool,
+    session: super::acl::Session,
     replies: Rc<Replies>,
     push: PushSink,
     /// Has a subscription (RESP2 then only allows the subscription commands).
@@ -80,17 +81,23 @@ pub async fn serve(ctx: Rc<ThreadCtx>, nc: NewClient) {
         nc.local.map(|a| a.to_string()).unwrap_or_default(),
     ));
     let db = nc.db;
+    // Held for the client's life: its `maxclients` place.
+    let _slot = nc.slot;
     db.clients.add(meta.clone());
     db.metrics.connected.inc();
     let mut c = Client {
-        authed: db.password.is_none(),
+        session: db.access.acl.session(),
         ctx,
         db: db.clone(),
         meta,
         stream,
         proto: Protocol::Resp2,
         replies: Rc::new(Replies::default()),
-        push: PushBox::new(),
+        push: {
+            let p = PushBox::new();
+            p.set_limits(db.access.limits.clone());
+            p
+        },
         subscribed: false,
         multi: None,
         watch: None,
@@ -117,8 +124,16 @@ impl Client {
             if self.meta.killed.load(Ordering::Relaxed) {
                 return;
             }
+            // `timeout`: an idle client goes, unless subscribed (Redis spares those).
+            let idle = self
+                .db
+                .access
+                .limits
+                .idle_timeout()
+                .filter(|_| !self.subscribed);
             let read = tokio::select! {
                 r = self.stream.read_buf(&mut inbuf) => r,
+                _ = idle_expiry(idle) => return,
                 _ = self.push.ready.notified() => {
                     if !self.write_pushes(&mut out).await {
                         return;
@@ -129,6 +144,8 @@ impl Client {
             };
             match read {
                 Ok(0) => return,
+                // Past the query buffer limit (1 MB before AUTH), Redis closes the client.
+                Ok(_) if inbuf.len() > self.db.access.read_limits(&self.session).1 => return,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::debug!(error = %e, "client read failed");
@@ -165,7 +182,21 @@ impl Client {
         if out.is_empty() {
             return true;
         }
-        let r = self.stream.write_all(out).await;
+        // A subscriber that stops reading blocks this write; its box overflowing (the
+        // pubsub output-buffer limit) must still close it, as Redis does.
+        let push = &self.push;
+        let stream = &mut self.stream;
+        let r = tokio::select! {
+            r = stream.write_all(out) => r,
+            _ = async {
+                loop {
+                    push.ready.notified().await;
+                    if push.overflowed() {
+                        break;
+                    }
+                }
+            } => return false,
+        };
         out.clear();
         if out.capacity() > 1024 * 1024 {
             *out = BytesMut::with_capacity(READ_CHUNK);
@@ -184,7 +215,7 @@ impl Client {
         let mut args: Vec<&[u8]> = Vec::with_capacity(8);
         while !self.close {
             let limits = Limits {
-                auth_required: !self.authed,
+                auth_required: self.db.access.acl.auth_required(&self.session),
                 ..Limits::default()
             };
             let rest = &buf[pos..];
@@ -236,9 +267,32 @@ impl Client {
         let spec = route::resolve(args);
         self.batch.push(spec.map_or("unknown", |s| s.name));
         let special = spec.and_then(route::special);
-        if !self.authed && !spec.is_some_and(|s| s.flags.has(Flags::NO_AUTH)) {
-            self.ready(Bytes::from_static(local::NOAUTH));
-            return;
+        match spec {
+            Some(spec) => {
+                let multi = self.multi.is_some();
+                let meta = &self.meta;
+                let verdict = self
+                    .db
+                    .access
+                    .admit(&mut self.session, spec, args, multi, || {
+                        meta.line((0, 0), -1)
+                    });
+                if let Err(v) = verdict {
+                    match v {
+                        Verdict::Error(m) => self.error(&m),
+                        Verdict::Close => self.close = true,
+                    }
+                    if let Some(m) = self.multi.as_mut() {
+                        m.dirty = true;
+                    }
+                    return;
+                }
+            }
+            None if self.db.access.acl.auth_required(&self.session) => {
+                self.ready(Bytes::from_static(local::NOAUTH));
+                return;
+            }
+            None => {}
         }
         if self.subscribed && self.proto == Protocol::Resp2 {
             let allowed = matches!(
@@ -515,8 +569,19 @@ impl Client {
             },
             Special::Select => local::select(args, &mut out),
             Special::Auth => {
-                if local::auth(&self.db, args, &mut out) {
-                    self.authed = true;
+                let meta = &self.meta;
+                acl::command::auth(
+                    &self.db.access.acl,
+                    &mut self.session,
+                    args,
+                    &mut out,
+                    &|| meta.line((0, 0), -1),
+                );
+            }
+            Special::Acl => acl::command::acl(&self.db.access.acl, &self.session, args, &mut out),
+            Special::Config => {
+                if !local_config(&self.db.access.limits, args, &mut out) {
+                    return self.forward(0, frame);
                 }
             }
             Special::Hello => {
@@ -525,10 +590,9 @@ impl Client {
                     &self.meta,
                     args,
                     self.proto,
-                    self.authed,
+                    &mut self.session,
                     &mut out,
                 );
-                self.authed = now.authed;
                 self.set_proto(now.proto);
             }
             Special::Client => {
@@ -556,7 +620,7 @@ impl Client {
                 self.set_proto(Protocol::Resp2);
                 out.proto = Protocol::Resp2;
                 self.meta.set_name(None);
-                self.authed = self.db.password.is_none();
+                self.session = self.db.access.acl.session();
                 out.simple("RESET");
             }
             Special::Multi => match &self.multi {
@@ -645,5 +709,54 @@ impl Client {
         self.meta
             .resp
             .store(if p == Protocol::Resp3 { 3 } else { 2 }, Ordering::Relaxed);
+    }
+}
+
+/// CONFIG GET/SET of a client limit (`maxclients`, `timeout`, `protected-mode`, the
+/// buffer limits) is the proxy's; false leaves the command to the shard.
+fn local_config(limits: &super::limits::Limits, args: &[&[u8]], out: &mut Reply) -> bool {
+    let sub = args.get(1).copied().unwrap_or_default();
+    if sub.eq_ignore_ascii_case(b"get") && args.len() == 3 {
+        let pattern = args[2];
+        // A pattern could match shard settings too; only exact names are answered here.
+        if pattern.iter().any(|b| matches!(b, b'*' | b'?' | b'[')) {
+            return false;
+        }
+        let found = limits.config_get(pattern);
+        if found.is_empty() {
+            return false;
+        }
+        out.map(found.len());
+        for (name, value) in found {
+            out.bulk(name.as_bytes());
+            out.bulk(value.as_bytes());
+        }
+        return true;
+    }
+    if sub.eq_ignore_ascii_case(b"set") && args.len() == 4 {
+        return match limits.config_set(args[2], args[3]) {
+            None => false,
+            Some(Ok(())) => {
+                out.ok();
+                true
+            }
+            Some(Err(e)) => {
+                out.error(&format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{}') - {e}",
+                    String::from_utf8_lossy(args[2])
+                ));
+                true
+            }
+        };
+    }
+    false
+}
+
+/// Resolves once a client has idled past `timeout` (Redis closes after more than that
+/// many whole seconds); never without a timeout.
+async fn idle_expiry(timeout: Option<std::time::Duration>) {
+    match timeout {
+        Some(t) => tokio::time::sleep(t + std::time::Duration::from_secs(1)).await,
+        None => std::future::pending().await,
     }
 }

@@ -48,6 +48,19 @@ pub async fn accept_loop(
             db.metrics.rejected("stopping");
             continue;
         }
+        let slot = match db.access.accept(Some(peer.ip())) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                // Best effort, as Redis: the text fits the socket buffer of a new connection.
+                let _ = stream.try_write(refusal);
+                db.metrics.rejected(if refusal == super::limits::DENIED {
+                    "protected_mode"
+                } else {
+                    "maxclients"
+                });
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok();
         let std_stream = match stream.into_std() {
@@ -66,6 +79,7 @@ pub async fn accept_loop(
             peer,
             local,
             db: db.clone(),
+            slot,
         });
     }
 }

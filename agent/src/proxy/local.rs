@@ -8,7 +8,6 @@ use super::registry::ClientMeta;
 use super::Database;
 
 pub const NOAUTH: &[u8] = b"-NOAUTH Authentication required.\r\n";
-const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 /// Redis formats these with `%s`, which stops at the first NUL byte.
 fn trunc(b: &[u8], max: usize) -> String {
@@ -45,28 +44,6 @@ fn unknown_subcommand(sub: &[u8], parent: &str) -> String {
     )
 }
 
-/// Compares without an early exit, so response time does not reveal how much of a guess
-/// was right.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
-    }
-    diff == 0
-}
-
-/// Checks `user`/`pass` against the database's password (the ACL users plug in here).
-pub fn check_auth(db: &Database, user: &[u8], pass: &[u8]) -> Result<(), String> {
-    if user != b"default" {
-        return Err(WRONGPASS.into());
-    }
-    match &db.password {
-        None => Ok(()),
-        Some(pw) if constant_time_eq(pw.as_bytes(), pass) => Ok(()),
-        Some(_) => Err(WRONGPASS.into()),
-    }
-}
-
 pub fn ping(args: &[&[u8]], resp2_subscribed: bool, out: &mut Reply) {
     if args.len() > 2 {
         out.error(&wrong_arity("ping"));
@@ -91,34 +68,6 @@ pub fn select(args: &[&[u8]], out: &mut Reply) {
     }
 }
 
-/// AUTH [username] password. Returns true when the client is now authenticated.
-pub fn auth(db: &Database, args: &[&[u8]], out: &mut Reply) -> bool {
-    let (user, pass): (&[u8], &[u8]) = match args {
-        [_, pass] => {
-            if db.password.is_none() {
-                out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
-                return false;
-            }
-            (&b"default"[..], *pass)
-        }
-        [_, user, pass] => (*user, *pass),
-        _ => {
-            out.error("ERR syntax error");
-            return false;
-        }
-    };
-    match check_auth(db, user, pass) {
-        Ok(()) => {
-            out.ok();
-            true
-        }
-        Err(e) => {
-            out.error(&e);
-            false
-        }
-    }
-}
-
 /// What HELLO changed: the protocol and whether the client is now authenticated.
 pub struct HelloOutcome {
     pub proto: Protocol,
@@ -131,9 +80,10 @@ pub fn hello(
     meta: &ClientMeta,
     args: &[&[u8]],
     proto: Protocol,
-    authed: bool,
+    session: &mut super::acl::Session,
     out: &mut Reply,
 ) -> HelloOutcome {
+    let authed = !db.access.acl.auth_required(session);
     let mut now = HelloOutcome { proto, authed };
     let mut want = None;
     let mut i = 1;
@@ -155,8 +105,12 @@ pub fn hello(
     while i < args.len() {
         let more = args.len() - i - 1;
         if args[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
-            if let Err(e) = check_auth(db, args[i + 1], args[i + 2]) {
-                out.error(&e);
+            if let Err(e) = db
+                .access
+                .acl
+                .authenticate(session, args[i + 1], args[i + 2])
+            {
+                out.error(e);
                 return now;
             }
             now.authed = true;
@@ -425,9 +379,6 @@ mod tests {
             unknown_command(&[b"NOPE", b"a", b"b"]),
             "ERR unknown command 'NOPE', with args beginning with: 'a' 'b' "
         );
-        assert!(constant_time_eq(b"pw", b"pw"));
-        assert!(!constant_time_eq(b"pw", b"pW"));
-        assert!(!constant_time_eq(b"pw", b"pw1"));
         let mut out = Reply::default();
         select(&[b"select", b"1"], &mut out);
         select(&[b"select", b"0"], &mut out);

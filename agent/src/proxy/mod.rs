@@ -16,6 +16,9 @@
 //! and are not visible through the proxy.
 //!
 //! # Layout
+//! - [`access`]: a database's users and client limits, as the client loop calls them;
+//!   [`acl`]: users, `AUTH`, `ACL` and the permission check; [`limits`]: protected mode,
+//!   `maxclients`, query/output buffer limits, `timeout`.
 //! - [`listener`]: accepts on each database's port and deals sockets to the threads.
 //! - [`thread`]: one proxy thread: its runtime, clients and upstreams.
 //! - [`client`]: one client connection: read a batch, route, wait, write once.
@@ -34,6 +37,8 @@
 //!   [`fanout`]: DBSIZE, KEYS, SCAN, INFO, CONFIG SET … to every shard, merged;
 //!   [`plan_exec`] runs either plan on the upstreams. [`crossslot`]: the same-slot rule.
 
+pub mod access;
+pub mod acl;
 pub mod client;
 // Until the proxy's client loop calls it, only the tests do.
 #[cfg_attr(not(test), allow(dead_code))]
@@ -42,6 +47,7 @@ pub mod crossslot;
 pub mod dedicated;
 pub mod fanout;
 mod info_merge;
+pub mod limits;
 pub mod listener;
 pub mod local;
 pub mod metrics;
@@ -76,6 +82,8 @@ pub struct Database {
     pub sockets: Vec<PathBuf>,
     pub slots: SlotMap,
     pub password: Option<String>,
+    /// Users, AUTH/ACL and the client limits.
+    pub access: access::Access,
     /// A std mutex: held only for a subscribe or a publish's fan-out, never across an
     /// await.
     pub broker: Mutex<Broker<pubsub::PushSink>>,
@@ -121,6 +129,11 @@ pub enum ProxyError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("database {database}: {source}")]
+    Users {
+        database: String,
+        source: acl::UserConfigError,
+    },
     #[error("proxy thread: {0}")]
     Thread(std::io::Error),
 }
@@ -156,6 +169,10 @@ pub async fn start(
             slots: SlotMap::even(sockets.len()),
             sockets,
             password: db.password.clone(),
+            access: access::Access::new(db).map_err(|source| ProxyError::Users {
+                database: db.name.clone(),
+                source,
+            })?,
             broker: Mutex::new(Broker::default()),
             clients: registry::Registry::default(),
             metrics: metrics::DbMetrics::new(agent_metrics, &db.name),
@@ -231,6 +248,12 @@ pub mod tests_support {
                 .collect(),
             slots: SlotMap::even(n),
             password: None,
+            access: access::Access::new(
+                &shoal_config::Config::from_raw(Default::default())
+                    .expect("config")
+                    .databases[0],
+            )
+            .expect("users"),
             broker: Mutex::new(Broker::default()),
             clients: registry::Registry::default(),
             metrics: metrics::DbMetrics::new(&m, "t"),

@@ -20,6 +20,9 @@ pub struct PushBox {
     queue: Mutex<BytesMut>,
     resp3: AtomicBool,
     overflowed: AtomicBool,
+    /// The database's pubsub output-buffer limit (hard, and soft for some seconds).
+    limits: std::sync::OnceLock<Arc<super::limits::Limits>>,
+    obuf: Mutex<super::limits::OutputState>,
     pub ready: Notify,
 }
 
@@ -40,6 +43,8 @@ impl PushBox {
             queue: Mutex::new(BytesMut::new()),
             resp3: AtomicBool::new(false),
             overflowed: AtomicBool::new(false),
+            limits: std::sync::OnceLock::new(),
+            obuf: Mutex::new(super::limits::OutputState::default()),
             ready: Notify::new(),
         }))
     }
@@ -53,6 +58,10 @@ impl PushBox {
             Ok(mut q) => std::mem::take(&mut *q),
             Err(p) => std::mem::take(&mut *p.into_inner()),
         }
+    }
+
+    pub fn set_limits(&self, l: Arc<super::limits::Limits>) {
+        let _ = self.limits.set(l);
     }
 
     pub fn overflowed(&self) -> bool {
@@ -77,7 +86,15 @@ impl Sink for PushSink {
             Ok(q) => q,
             Err(p) => p.into_inner(),
         };
-        if q.len() + frame.len() > PUBSUB_HARD_LIMIT {
+        let used = q.len() + frame.len();
+        let over = match self.limits.get() {
+            Some(l) => {
+                let mut st = self.obuf.lock().unwrap_or_else(|p| p.into_inner());
+                l.output_exceeded(&mut st, used as u64, true, std::time::Instant::now())
+            }
+            None => used > PUBSUB_HARD_LIMIT,
+        };
+        if over {
             q.clear();
             drop(q);
             self.overflowed.store(true, Ordering::Relaxed);
@@ -91,11 +108,15 @@ impl Sink for PushSink {
     }
 }
 
+/// The kind of a (P|S)(UN)SUBSCRIBE command; `subscribe` itself also starts with `s`, so
+/// the shard forms are told by their second letters.
 fn kind_of(name: &str) -> Kind {
-    match name.as_bytes().first() {
-        Some(b'p') => Kind::Pattern,
-        Some(b's') => Kind::Shard,
-        _ => Kind::Channel,
+    if name.starts_with('p') {
+        Kind::Pattern
+    } else if name.starts_with("ss") || name.starts_with("sun") {
+        Kind::Shard
+    } else {
+        Kind::Channel
     }
 }
 

@@ -43,6 +43,10 @@ pub enum Special {
     Split,
     FanOut,
     Cluster,
+    /// ACL <subcommand>: the database's users live in the proxy.
+    Acl,
+    /// CONFIG: the client limits are answered by the proxy, the rest by the shards.
+    Config,
 }
 
 fn specials() -> &'static HashMap<usize, Special> {
@@ -115,10 +119,19 @@ fn specials() -> &'static HashMap<usize, Special> {
             ("readonly", Cluster),
             ("readwrite", Cluster),
             ("asking", Cluster),
+            ("acl", Acl),
+            ("config", Config),
         ];
+        // A container's subcommands (CLIENT SETNAME, ACL SETUSER …) resolve to their own
+        // specs, so they are entered too.
         table
             .iter()
-            .filter_map(|(n, s)| lookup(n.as_bytes()).map(|spec| (spec_id(spec), *s)))
+            .filter_map(|(n, s)| lookup(n.as_bytes()).map(|spec| (spec, *s)))
+            .flat_map(|(spec, s)| {
+                std::iter::once(spec)
+                    .chain(spec.subcommands.iter())
+                    .map(move |x| (spec_id(x), s))
+            })
             .collect()
     })
 }

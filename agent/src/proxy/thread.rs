@@ -18,6 +18,8 @@ pub struct NewClient {
     pub peer: SocketAddr,
     pub local: Option<SocketAddr>,
     pub db: Arc<Database>,
+    /// The `maxclients` place this client holds until it goes.
+    pub slot: super::limits::ClientSlot,
 }
 
 pub struct ThreadSender(mpsc::UnboundedSender<NewClient>);

@@ -1,0 +1,264 @@
+//! Users and permissions of one database, enforced by the proxy: `AUTH`, the `ACL`
+//! command, and the check run before a command is routed.
+//!
+//! Each database has its own [`Acl`]: its `default` user (`nopass`, or the configured
+//! `password` as Redis's `requirepass`) and the users from `[[database.user]]` and
+//! `ACL SETUSER`. A connection holds a [`Session`]: the user it runs as and whether it has
+//! authenticated. The check for a user with every permission (the common case) is one
+//! atomic load and a flag test.
+//!
+//! # Layout
+//! - [`catalog`]: command ids and category bits, from the command table.
+//! - [`user`]: a user and the `ACL SETUSER` rules.
+//! - [`check`]: the per-command check and the `NOPERM` texts.
+//! - [`describe`]: a user as rules again (`ACL LIST`, `ACL GETUSER`).
+//! - [`command`]: the `ACL` subcommands and `AUTH`.
+//! - [`log`]: `ACL LOG`, the recent denials.
+//! - [`sha256`]: password digests and their constant-time comparison.
+
+pub mod catalog;
+pub mod check;
+pub mod command;
+pub mod describe;
+pub mod log;
+pub mod sha256;
+pub mod user;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use shoal_proto::command::{CommandSpec, Flags};
+
+pub use check::Denied;
+pub use user::User;
+
+pub const NOAUTH: &str = "NOAUTH Authentication required.";
+pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+pub const AUTH_NO_PASSWORD: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+
+/// The users of one database.
+#[derive(Debug)]
+pub struct Acl {
+    /// Sorted by name, the order `ACL USERS` and `ACL LIST` show.
+    users: RwLock<BTreeMap<Vec<u8>, Arc<User>>>,
+    /// Bumped by every change, so a session notices (one load per command) that its user
+    /// must be looked up again.
+    generation: AtomicU64,
+    pub log: log::AclLog,
+}
+
+/// One connection's identity.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: Arc<User>,
+    pub authenticated: bool,
+    seen: u64,
+}
+
+/// Why a command may not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `-NOAUTH`: a password is required and the client has not given it.
+    NoAuth,
+    Denied(Denied),
+    /// The session's user was deleted: Redis closes its connections.
+    UserGone,
+}
+
+impl Refusal {
+    /// The error line (without `-`); `None` for [`Refusal::UserGone`], which closes the
+    /// connection without a reply.
+    pub fn message(&self, spec: &CommandSpec) -> Option<String> {
+        match self {
+            Refusal::NoAuth => Some(NOAUTH.to_string()),
+            Refusal::Denied(d) => Some(d.message(spec)),
+            Refusal::UserGone => None,
+        }
+    }
+}
+
+/// A `[[database.user]]` rule string that does not apply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("user {user:?}: rule '{rule}': {message}")]
+pub struct UserConfigError {
+    /// Position in the database's `[[database.user]]` list.
+    pub index: usize,
+    pub user: String,
+    pub rule: String,
+    pub message: String,
+}
+
+/// Builds every database's users once, so a bad rule in `[[database.user]]` is a
+/// configuration error (exit 64, the key named) before anything starts.
+pub fn validate_users(config: &shoal_config::Config) -> Result<(), shoal_config::ConfigError> {
+    for (i, db) in config.databases.iter().enumerate() {
+        Acl::from_database(db).map_err(|e| shoal_config::ConfigError::Invalid {
+            key: format!("database[{i}].user[{}].rules", e.index),
+            message: format!("'{}': {}", e.rule, e.message),
+        })?;
+    }
+    Ok(())
+}
+
+impl Acl {
+    /// The `default` user (with `password` as requirepass), then each configured user's
+    /// rules, split on whitespace, applied to a new user (or to `default`).
+    pub fn new(password: Option<&str>, users: &[(String, String)]) -> Result<Acl, UserConfigError> {
+        let mut map = BTreeMap::new();
+        let default = User::default_user(password.map(str::as_bytes));
+        map.insert(b"default".to_vec(), default);
+        for (index, (name, rules)) in users.iter().enumerate() {
+            let bad = |rule: &str, message: String| UserConfigError {
+                index,
+                user: name.clone(),
+                rule: rule.to_string(),
+                message,
+            };
+            if name.is_empty() || user::has_spaces(name.as_bytes()) {
+                return Err(bad(
+                    "",
+                    "Usernames can't contain spaces or null characters".into(),
+                ));
+            }
+            let u = map
+                .entry(name.as_bytes().to_vec())
+                .or_insert_with(|| User::new(name.as_bytes()));
+            u.apply_all(rules.split_ascii_whitespace().map(str::as_bytes))
+                .map_err(|(rule, e)| bad(&rule, e.to_string()))?;
+        }
+        let users = map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+        Ok(Acl {
+            users: RwLock::new(users),
+            generation: AtomicU64::new(0),
+            log: log::AclLog::default(),
+        })
+    }
+
+    /// The users of a configured database.
+    pub fn from_database(db: &shoal_config::Database) -> Result<Acl, UserConfigError> {
+        let users: Vec<(String, String)> = db
+            .users
+            .iter()
+            .map(|u| (u.name.clone(), u.rules.clone()))
+            .collect();
+        Acl::new(db.password.as_deref(), &users)
+    }
+
+    pub fn user(&self, name: &[u8]) -> Option<Arc<User>> {
+        self.read().get(name).cloned()
+    }
+
+    fn default_user(&self) -> Arc<User> {
+        self.user(b"default")
+            .unwrap_or_else(|| Arc::new(User::default_user(None)))
+    }
+
+    /// A new connection runs as `default`, already authenticated when `default` needs no
+    /// password.
+    pub fn session(&self) -> Session {
+        let seen = self.generation.load(Ordering::Acquire);
+        let user = self.default_user();
+        Session {
+            authenticated: user.nopass && user.enabled,
+            user,
+            seen,
+        }
+    }
+
+    /// True while the session must still authenticate (Redis's `authRequired`).
+    pub fn auth_required(&self, s: &Session) -> bool {
+        if s.authenticated {
+            return false;
+        }
+        let d = self.default_user();
+        !d.nopass || !d.enabled
+    }
+
+    /// Whether the `default` user has no password: what protected mode looks at.
+    pub fn default_is_open(&self) -> bool {
+        self.default_user().nopass
+    }
+
+    /// The check before a command runs. `spec` is the subcommand's spec for container
+    /// commands.
+    pub fn admit(
+        &self,
+        s: &mut Session,
+        spec: &CommandSpec,
+        args: &[&[u8]],
+    ) -> Result<(), Refusal> {
+        let now = self.generation.load(Ordering::Acquire);
+        if now != s.seen {
+            s.seen = now;
+            match self.user(&s.user.name) {
+                Some(u) => s.user = u,
+                None => return Err(Refusal::UserGone),
+            }
+        }
+        if !s.authenticated && !spec.flags.has(Flags::NO_AUTH) && self.auth_required(s) {
+            return Err(Refusal::NoAuth);
+        }
+        check::check(&s.user, spec, args).map_err(Refusal::Denied)
+    }
+
+    /// Records a refusal for `ACL LOG` (not `NOAUTH`, which Redis does not log).
+    /// `multi`: the command was being queued in a transaction.
+    pub fn log_refusal(
+        &self,
+        s: &Session,
+        r: Refusal,
+        spec: &CommandSpec,
+        args: &[&[u8]],
+        multi: bool,
+        client_info: String,
+    ) {
+        let Refusal::Denied(d) = r else { return };
+        let object = match d {
+            Denied::Command => spec.name.as_bytes(),
+            Denied::Key(i) | Denied::Channel(i) => args.get(i).copied().unwrap_or_default(),
+        };
+        self.log
+            .add(d.into(), multi, object, &s.user.name, client_info);
+    }
+
+    /// `AUTH`/`HELLO AUTH`: on success the session runs as `name`.
+    pub fn authenticate(
+        &self,
+        s: &mut Session,
+        name: &[u8],
+        password: &[u8],
+    ) -> Result<(), &'static str> {
+        match self.user(name) {
+            Some(u) if u.password_ok(password) => {
+                s.user = u;
+                s.authenticated = true;
+                s.seen = self.generation.load(Ordering::Acquire);
+                Ok(())
+            }
+            Some(_) => Err(WRONGPASS),
+            None => {
+                // Hash anyway, so an unknown name takes as long as a wrong password.
+                std::hint::black_box(sha256::digest(password));
+                Err(WRONGPASS)
+            }
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Vec<u8>, Arc<User>>> {
+        // A writer cannot panic while holding the lock (it only swaps maps), so a poisoned
+        // lock still guards consistent data.
+        self.users.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Vec<u8>, Arc<User>>> {
+        self.users.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
