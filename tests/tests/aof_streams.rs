@@ -98,7 +98,7 @@ fn consumer_groups_replay_to_the_same_state() {
     cmd(&mut c, "XAUTOCLAIM s g1 dave 0 4-0 COUNT 1");
     // A pending entry whose stream entry is gone leaves the PEL when claimed.
     cmd(&mut c, "XDEL s 5-0");
-    cmd(&mut c, "XAUTOCLAIM s g1 dave 0 0 COUNT 10 JUSTID");
+    cmd(&mut c, "XAUTOCLAIM s g1 dave 100000 0 COUNT 10 JUSTID");
     // LASTID alone moves the group.
     cmd(&mut c, "XCLAIM s g3 erin 0 99-0 LASTID 6-0");
     let before = snapshot(&mut c);

@@ -2,6 +2,9 @@
 //! clock or on what the group held: the idempotent commands Redis 7.0 propagates in
 //! their place (`streamPropagateXCLAIM`, `streamPropagateGroupID`,
 //! `streamPropagateConsumerCreation`), so replay rebuilds the same PEL and group state.
+//! Two records go beyond Redis, which loses this state on replay: XREADGROUP always
+//! records the group's new last ID with its read counter, and a consumer XREADGROUP
+//! creates without delivering it anything is recorded too.
 
 use bytes::Bytes;
 

@@ -387,7 +387,10 @@ fn read_group_one(
                     }
                 }
             }
-            if noack && g.last_id != last_before {
+            // Redis records the new last ID only under NOACK (the XCLAIMs carry it
+            // otherwise), and so loses the read counter on replay; recording it always
+            // keeps XINFO's entries-read and lag after a restart.
+            if g.last_id != last_before {
                 ctx.prop.instead.push(propagate::group_id(key, group, g));
             }
         }
