@@ -14,9 +14,9 @@
 //! each command, so they keep their place among a command's events.
 //!
 //! Streams (class `t`) use the same call; Redis's events are `xadd`, `xtrim`, `xdel`,
-//! `xsetid`, `xgroup-create`, `xgroup-createconsumer`, `xgroup-delconsumer`,
-//! `xgroup-destroy`, `xgroup-setid`, and `del` when XADD/XTRIM … leave nothing (see the
-//! keyspace-notification tests of `unit/pubsub`).
+//! `xsetid`, `xgroup-create`, `xgroup-createconsumer` (also when XREADGROUP, XCLAIM or
+//! XAUTOCLAIM create a consumer), `xgroup-delconsumer`, `xgroup-destroy` and
+//! `xgroup-setid`. An emptied stream stays, so no stream command raises `del`.
 
 use bytes::{BufMut, Bytes, BytesMut};
 

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use shoal_shard::db::hash::{Hash, HashLimits};
 use shoal_shard::db::list::{End, List};
 use shoal_shard::db::set::Set;
+use shoal_shard::db::stream::{Group, NodeLimits, Stream, StreamId};
 use shoal_shard::db::zset::{self, ZSet};
+use shoal_shard::db::Sds;
 use shoal_shard::db::Value;
 use shoal_shard::rdb;
 
@@ -182,7 +184,14 @@ fn contents_of_value(v: &Value) -> Vec<Vec<u8>> {
                 .flat_map(|(s, m)| [m.as_slice().to_vec(), zset::d2string(s).into_bytes()])
                 .collect()
         }
-        Value::Stream(_) => panic!("streams have no DUMP payload yet"),
+        Value::Stream(s) => {
+            return s
+                .entries()
+                .flat_map(|(id, fields)| {
+                    std::iter::once(id.to_bytes()).chain(fields.iter().map(|f| f.to_vec()))
+                })
+                .collect()
+        }
     };
     out.sort();
     out
@@ -206,6 +215,24 @@ fn contents_in_redis(c: &mut Conn, key: &str) -> Vec<Vec<u8>> {
             .map(|p| [&p[0][..], b"=", &p[1][..]].concat())
             .collect(),
         "zset" => return bulks(c.call(&[b"zrange", k, b"0", b"-1", b"withscores"])),
+        "stream" => {
+            let Resp::Array(entries) = c.call(&[b"xrange", k, b"-", b"+"]) else {
+                panic!("xrange {key}");
+            };
+            return entries
+                .into_iter()
+                .flat_map(|e| match e {
+                    Resp::Array(mut parts) if parts.len() == 2 => {
+                        let fields = bulks(parts.pop().unwrap_or(Resp::Array(vec![])));
+                        let Some(Resp::Bulk(Some(id))) = parts.pop() else {
+                            panic!("entry id");
+                        };
+                        std::iter::once(id).chain(fields).collect::<Vec<_>>()
+                    }
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+        }
         other => panic!("type {other}"),
     };
     out.sort();
@@ -239,7 +266,36 @@ fn shoal_values() -> Vec<(&'static str, Value)> {
         );
     }
     h.set(b"long", &[b'v'; 300], HashLimits::default());
+    let node = NodeLimits {
+        max_bytes: 4096,
+        max_entries: 5,
+    };
+    let mut x = Stream::new();
+    for i in 1..=13u64 {
+        let fields = if i % 4 == 0 {
+            vec![Sds::new(b"other"), Sds::new(&i.to_string().into_bytes())]
+        } else {
+            vec![
+                Sds::new(b"f"),
+                Sds::new(&[b'v'; 30]),
+                Sds::new(b"n"),
+                Sds::new(&(i * 1000).to_string().into_bytes()),
+            ]
+        };
+        x.add(fields, Some((StreamId::new(i, i), true)), 0, node)
+            .expect("rising IDs");
+    }
+    x.delete(&[StreamId::new(3, 3), StreamId::new(7, 7)]);
+    let mut g = Group::new(StreamId::new(5, 5), Some(5));
+    g.consumer_or_create(b"idle", 1_700_000_000_000);
+    g.consumer_or_create(b"busy", 1_700_000_000_000);
+    g.deliver(StreamId::new(4, 4), b"busy", 1_700_000_000_123);
+    g.deliver(StreamId::new(5, 5), b"busy", 1_700_000_000_456);
+    x.groups.insert(Sds::new(b"grp"), g);
+    x.groups
+        .insert(Sds::new(b"42"), Group::new(StreamId::ZERO, None));
     vec![
+        ("x", Value::Stream(Box::new(x))),
         ("s:small", Value::str(b"hello")),
         ("s:int", Value::str(b"-123456")),
         ("s:long", Value::str("abcdefgh".repeat(500).as_bytes())),
@@ -257,7 +313,7 @@ fn redis_restores_shoal_dumps() {
         return;
     };
     for (key, v) in shoal_values() {
-        let payload = rdb::dump(&v).expect("encodable value");
+        let payload = rdb::dump(&v);
         let r = c.call(&[b"restore", key.as_bytes(), b"0", &payload]);
         assert_eq!(r, Resp::Simple("OK".into()), "{key}");
         assert_eq!(
@@ -298,9 +354,19 @@ fn shoal_loads_redis_dumps_in_every_encoding() {
     }
     c.call(&[b"set", b"str:lzf", "0123456789".repeat(100).as_bytes()]);
     c.cmd("set str:int 987654");
+    // A stream over several nodes, with tombstones, entries whose fields differ from
+    // their node's master entry, and a group with pending entries.
+    c.cmd("config set stream-node-max-entries 4");
+    for i in 1..=11 {
+        c.cmd(&format!("xadd x:s {i}-{i} f {i} g x"));
+    }
+    c.cmd("xadd x:s 20-0 other 1");
+    c.cmd("xdel x:s 2-2 6-6");
+    c.cmd("xgroup create x:s g 0");
+    c.cmd("xreadgroup group g alice count 3 streams x:s >");
     let keys = [
         "l:small", "l:big", "s:ints", "s:big", "z:small", "z:big", "h:small", "h:big", "str:lzf",
-        "str:int",
+        "str:int", "x:s",
     ];
     let limits = rdb::Limits {
         set_max_intset_entries: 512,

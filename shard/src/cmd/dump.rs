@@ -16,10 +16,7 @@ const LRU_CLOCK_MAX: i64 = 0xFF_FFFF;
 fn dump(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     match ctx.srv.db.get(&argv[1], ctx.now) {
         None => ctx.out.null(),
-        Some(v) => match rdb::dump(v) {
-            Ok(payload) => ctx.out.bulk(&payload),
-            Err(_) => return Err("ERR DUMP of stream values is not supported yet".into()),
-        },
+        Some(v) => ctx.out.bulk(&rdb::dump(v)),
     }
     Ok(())
 }

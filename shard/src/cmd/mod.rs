@@ -108,6 +108,11 @@ pub struct Ctx<'a> {
     pub spec: &'static CommandSpec,
     /// What the AOF records for this command; see the module doc.
     pub prop: Propagation,
+    /// Keys of the command that it left as they were while changing others: a change
+    /// signals every key of the command (WATCH, blocked clients) except these, as Redis
+    /// signals only the keys a command really modified (SMOVE to a set that has the
+    /// member already).
+    pub unchanged_keys: Vec<Bytes>,
 }
 
 /// A handler's say on what the AOF records for its command.
@@ -537,9 +542,11 @@ pub fn call(
         now,
         spec,
         prop: Propagation::default(),
+        unchanged_keys: Vec::new(),
     };
     let result = handler(&mut ctx, args);
     let prop = std::mem::take(&mut ctx.prop);
+    let unchanged = std::mem::take(&mut ctx.unchanged_keys);
     crate::notify::publish_pending(srv);
     crate::notify::arm(srv);
     let nanos = started.elapsed().as_nanos() as u64;
@@ -566,7 +573,7 @@ pub fn call(
         if !flushed.is_empty() {
             multi::touch_flushed(srv, &flushed);
         }
-        signal_modified(srv, spec, args);
+        signal_modified(srv, spec, args, &unchanged);
         if !is_exec {
             propagate(srv, spec, args, prop);
         }
@@ -621,7 +628,7 @@ pub fn rerun_blocked(srv: &mut Server, client: &mut Client, out: &mut Reply, arg
 }
 
 /// Redis's `signalModifiedKey` for every key of a command that changed the dataset.
-fn signal_modified(srv: &mut Server, spec: &CommandSpec, args: &[Bytes]) {
+fn signal_modified(srv: &mut Server, spec: &CommandSpec, args: &[Bytes], unchanged: &[Bytes]) {
     if srv.watches.is_empty() && !srv.blocking.has_waiters() {
         return;
     }
@@ -630,6 +637,9 @@ fn signal_modified(srv: &mut Server, spec: &CommandSpec, args: &[Bytes]) {
     };
     for p in positions {
         if let Some(key) = args.get(p) {
+            if unchanged.contains(key) {
+                continue;
+            }
             multi::touch(srv, key);
             srv.blocking.signal_ready(key);
         }

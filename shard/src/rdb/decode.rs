@@ -7,6 +7,7 @@ use super::{listpack, lzf, types, Error, Limits};
 use crate::db::hash::Hash;
 use crate::db::list::{End, List};
 use crate::db::set::Set;
+use crate::db::stream::StreamId;
 use crate::db::zset::ZSet;
 use crate::db::Value;
 
@@ -33,7 +34,7 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
         let end = self.pos.checked_add(n).ok_or(Error::Format)?;
         let s = self.buf.get(self.pos..end).ok_or(Error::Format)?;
         self.pos = end;
@@ -69,8 +70,26 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A full 64-bit length (counters and ID halves).
+    pub(super) fn len_u64(&mut self) -> Result<u64, Error> {
+        match self.raw_len()? {
+            Len::Plain(n) => Ok(n),
+            Len::Encoded(n) => Ok(u64::from(n)),
+        }
+    }
+
+    /// An ID as two lengths, milliseconds then sequence.
+    pub(super) fn id(&mut self) -> Result<StreamId, Error> {
+        Ok(StreamId::new(self.len_u64()?, self.len_u64()?))
+    }
+
+    /// A Unix time in milliseconds: 8 bytes, little-endian.
+    pub(super) fn millis(&mut self) -> Result<i64, Error> {
+        Ok(i64::from_le_bytes(self.array::<8>()?))
+    }
+
     /// A count of items that each take at least one byte.
-    fn count(&mut self) -> Result<usize, Error> {
+    pub(super) fn count(&mut self) -> Result<usize, Error> {
         let n = self.len()?;
         if n > self.left() {
             return Err(Error::Format);
@@ -78,7 +97,7 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    pub fn string(&mut self) -> Result<Vec<u8>, Error> {
+    pub(super) fn string(&mut self) -> Result<Vec<u8>, Error> {
         match self.raw_len()? {
             Len::Plain(n) => {
                 let n = usize::try_from(n).map_err(|_| Error::Format)?;
@@ -214,10 +233,8 @@ pub fn object(r: &mut Reader<'_>, ty: u8, limits: &Limits) -> Result<Value, Erro
             }
             hash(pairs, limits)?
         }
-        // Streams land with the stream type; until then their payloads are refused.
-        types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 | types::STREAM_LISTPACKS_3 => {
-            return Err(Error::Unsupported)
-        }
+        // Redis 7.2's form (with consumers' active times) is newer than 7.0 reads.
+        types::STREAM_LISTPACKS | types::STREAM_LISTPACKS_2 => super::stream::load(r, ty)?,
         _ => return Err(Error::Format),
     };
     // An empty collection is never stored, so a payload holding one is corrupt.
@@ -227,7 +244,7 @@ pub fn object(r: &mut Reader<'_>, ty: u8, limits: &Limits) -> Result<Value, Erro
         Value::Set(s) => s.is_empty(),
         Value::ZSet(z) => z.is_empty(),
         Value::Hash(h) => h.is_empty(),
-        // Stream payloads are refused above, before any value is built.
+        // A stream with no entries still holds its counters and groups.
         Value::Stream(_) => false,
     };
     if empty {

@@ -1,5 +1,6 @@
 //! Writing values in RDB form: the plain (non-compact) types, which every Redis since
-//! 2.x loads and converts to whatever encoding its configuration asks for.
+//! 2.x loads and converts to whatever encoding its configuration asks for; streams have
+//! only their listpack form (see `stream`).
 
 use super::{lzf, types};
 use crate::db::Value;
@@ -58,7 +59,7 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// The type byte and the encoded value.
-pub fn object(out: &mut Vec<u8>, v: &Value) -> Result<(), super::Error> {
+pub fn object(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Str(s) => {
             out.push(types::STRING);
@@ -94,9 +95,6 @@ pub fn object(out: &mut Vec<u8>, v: &Value) -> Result<(), super::Error> {
                 string(out, val);
             }
         }
-        // Streams have no RDB encoding here yet; DUMP refuses them rather than emit a
-        // payload Redis could not load.
-        Value::Stream(_) => return Err(super::Error::Unsupported),
+        Value::Stream(s) => super::stream::save(out, s),
     }
-    Ok(())
 }

@@ -8,7 +8,7 @@ pub type Entry = Vec<u8>;
 /// The back-length field that follows an entry whose encoding and data take `len` bytes:
 /// 7 bits per byte, most significant first, every byte but the first flagged with 0x80,
 /// so it can be read backwards from the next entry.
-fn backlen(len: usize) -> Vec<u8> {
+pub(super) fn backlen(len: usize) -> Vec<u8> {
     let bytes = match len {
         0..=127 => 1,
         128..=16382 => 2,

@@ -6,6 +6,8 @@
 //! - `encode` / `decode`: one value to and from its RDB type byte and body.
 //! - `listpack`: readers for the compact blobs inside RDB values: listpack and intset
 //!   (Redis 7.0), ziplist and zipmap (older Redis, which 7.0 still loads).
+//! - `lpwrite`: the listpack writer that stream nodes need.
+//! - `stream`: streams, whose nodes are listpacks in every RDB version.
 //!
 //! A payload is `[type][value][RDB version, 2 bytes LE][CRC-64 of all before, 8 bytes LE]`,
 //! byte-compatible with Redis 7.0 (RDB version 10) in both directions.
@@ -14,7 +16,9 @@ pub mod crc64;
 mod decode;
 mod encode;
 mod listpack;
+mod lpwrite;
 pub mod lzf;
+mod stream;
 
 use crate::db::hash::HashLimits;
 use crate::db::zset;
@@ -49,10 +53,8 @@ pub mod types {
 pub enum Error {
     /// Wrong version or checksum.
     Footer,
-    /// Anything malformed inside the value.
+    /// Anything malformed inside the value, or a type Redis 7.0 does not know.
     Format,
-    /// A type shoal cannot hold yet (streams).
-    Unsupported,
 }
 
 impl Error {
@@ -60,7 +62,7 @@ impl Error {
     pub fn text(self) -> &'static str {
         match self {
             Error::Footer => "ERR DUMP payload version or checksum are wrong",
-            Error::Format | Error::Unsupported => "ERR Bad data format",
+            Error::Format => "ERR Bad data format",
         }
     }
 }
@@ -73,15 +75,14 @@ pub struct Limits {
     pub zset: zset::Limits,
 }
 
-/// DUMP's payload for `v`, or `Unsupported` for a type with no RDB encoding here yet
-/// (streams).
-pub fn dump(v: &Value) -> Result<Vec<u8>, Error> {
+/// DUMP's payload for `v`.
+pub fn dump(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
-    encode::object(&mut out, v)?;
+    encode::object(&mut out, v);
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64::crc64(0, &out);
     out.extend_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    out
 }
 
 /// Checks a payload's version and checksum.

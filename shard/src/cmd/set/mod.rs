@@ -351,6 +351,8 @@ fn smove(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     ctx.srv.dirty += 1 + added as u64;
     if added {
         notify::notify(ctx.srv, notify::SET, "sadd", dst);
+    } else {
+        ctx.unchanged_keys.push(dst.clone());
     }
     ctx.out.int(1);
     Ok(())

@@ -2,10 +2,11 @@
 
 use bytes::Bytes;
 
-use super::{lookup_mut, reply_entry, reply_id, strict_id};
+use super::{lookup_mut, propagate, reply_entry, reply_id, strict_id};
 use crate::cmd::args::is;
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 use crate::db::stream::{id, Stream, StreamId};
+use crate::notify;
 
 fn nogroup(argv: &[Bytes]) -> CmdError {
     CmdError::Owned(format!(
@@ -108,15 +109,23 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         return Err(nogroup(argv));
     };
     let mut dirty = 0;
-    if last_id > g.last_id {
+    let last_id_moved = last_id > g.last_id;
+    if last_id_moved {
         g.last_id = last_id;
         dirty += 1;
     }
+    let (key, group) = (&argv[1], &argv[2]);
     let consumer = &argv[3][..];
     let mut claimed = Vec::new();
+    let mut records = Vec::new();
+    let mut created = false;
     for (&id, &exists) in ids.iter().zip(&exists) {
         if !exists {
-            if g.ack(id) {
+            // The entry is gone: the pending entry goes too, and its XCLAIM record
+            // drops it on replay the same way.
+            if let Some(nack) = g.pel.get(&id) {
+                records.push(propagate::xclaim(key, group, id, nack, g.last_id));
+                g.ack(id);
                 dirty += 1;
             }
             continue;
@@ -130,7 +139,10 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 continue;
             }
         }
-        g.consumer_or_create(consumer, now).0.seen_time = now;
+        let (c, new) = g.consumer_or_create(consumer, now);
+        c.seen_time = now;
+        created |= new;
+        let last = g.last_id;
         if let Some(nack) = g.claim(id, consumer, now, force) {
             nack.delivery_time = delivery_time;
             match retry {
@@ -138,11 +150,22 @@ pub fn xclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
                 _ if !justid => nack.delivery_count += 1,
                 _ => {}
             }
+            records.push(propagate::xclaim(key, group, id, nack, last));
             claimed.push(id);
             dirty += 1;
         }
     }
+    // Each XCLAIM record carries LASTID; without one the moved ID needs its own.
+    if last_id_moved && records.is_empty() {
+        records.push(propagate::group_id(key, group, g));
+    }
     ctx.srv.dirty += dirty;
+    for r in records {
+        ctx.propagate_as(r);
+    }
+    if created {
+        notify::notify(ctx.srv, notify::STREAM, "xgroup-createconsumer", key);
+    }
     reply_claimed(ctx, argv, &claimed, justid);
     Ok(())
 }
@@ -179,8 +202,11 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         j += 1;
     }
     let now = ctx.now;
+    let (key, group) = (&argv[1], &argv[2]);
     let s = stream_with_group(ctx, argv)?;
     let consumer = &argv[3][..];
+    let mut records = Vec::new();
+    let mut created = false;
     let mut attempts = count.saturating_mul(10);
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
@@ -210,17 +236,24 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
             }
         };
         if !exists {
+            if let Some(nack) = g.pel.get(&id) {
+                records.push(propagate::xclaim(key, group, id, nack, g.last_id));
+            }
             g.ack(id);
             deleted.push(id);
             dirty += 1;
             count -= 1;
         } else if min_idle == 0 || idle >= min_idle {
-            g.consumer_or_create(consumer, now).0.seen_time = now;
+            let (c, new) = g.consumer_or_create(consumer, now);
+            c.seen_time = now;
+            created |= new;
+            let last = g.last_id;
             if let Some(nack) = g.claim(id, consumer, now, false) {
                 nack.delivery_time = now;
                 if !justid {
                     nack.delivery_count += 1;
                 }
+                records.push(propagate::xclaim(key, group, id, nack, last));
             }
             claimed.push(id);
             dirty += 1;
@@ -231,6 +264,12 @@ pub fn xautoclaim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         }
     }
     ctx.srv.dirty += dirty;
+    for r in records {
+        ctx.propagate_as(r);
+    }
+    if created {
+        notify::notify(ctx.srv, notify::STREAM, "xgroup-createconsumer", key);
+    }
     let mut head = super::scratch(ctx.out);
     head.array(3);
     reply_id(&mut head, next);

@@ -7,6 +7,7 @@ use crate::cmd::args::is;
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 use crate::db::stream::{id, Group, Stream, StreamId};
 use crate::db::{Sds, Value};
+use crate::notify;
 
 fn subcommand_syntax(argv: &[Bytes]) -> CmdError {
     CmdError::Owned(format!(
@@ -93,6 +94,7 @@ pub fn create(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         .insert(Sds::new(&argv[3]), Group::new(id, entries_read));
     ctx.srv.dirty += 1;
     ctx.out.ok();
+    notify::notify(ctx.srv, notify::STREAM, "xgroup-create", key);
     Ok(())
 }
 
@@ -115,6 +117,7 @@ pub fn setid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     g.entries_read = entries_read;
     ctx.srv.dirty += 1;
     ctx.out.ok();
+    notify::notify(ctx.srv, notify::STREAM, "xgroup-setid", &argv[2]);
     Ok(())
 }
 
@@ -125,6 +128,7 @@ pub fn destroy(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let gone = s.groups.remove(&argv[3][..]).is_some();
     if gone {
         ctx.srv.dirty += 1;
+        notify::notify(ctx.srv, notify::STREAM, "xgroup-destroy", &argv[2]);
     }
     ctx.out.int(gone as i64);
     Ok(())
@@ -137,6 +141,7 @@ pub fn createconsumer(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let (_, created) = g.consumer_or_create(&argv[4], now);
     if created {
         ctx.srv.dirty += 1;
+        notify::notify(ctx.srv, notify::STREAM, "xgroup-createconsumer", &argv[2]);
     }
     ctx.out.int(created as i64);
     Ok(())
@@ -148,6 +153,7 @@ pub fn delconsumer(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let pending = g.remove_consumer(&argv[4]);
     if pending.is_some() {
         ctx.srv.dirty += 1;
+        notify::notify(ctx.srv, notify::STREAM, "xgroup-delconsumer", &argv[2]);
     }
     ctx.out.int(pending.unwrap_or(0) as i64);
     Ok(())

@@ -7,11 +7,13 @@
 //! - [`read`]: XLEN, XRANGE, XREVRANGE, XREAD, XREADGROUP (blocking included);
 //! - [`group`]: XGROUP, XACK, XPENDING;
 //! - [`claim`]: XCLAIM, XAUTOCLAIM;
-//! - [`info`]: XINFO and its subcommands.
+//! - [`info`]: XINFO and its subcommands;
+//! - `propagate`: the records the consumer-group commands leave in the AOF.
 
 pub mod claim;
 pub mod group;
 pub mod info;
+mod propagate;
 pub mod read;
 pub mod write;
 

@@ -3,11 +3,12 @@
 use bytes::Bytes;
 use shoal_proto::Reply;
 
-use super::{lookup, lookup_mut, reply_entry, strict_id};
+use super::{lookup, lookup_mut, propagate, reply_entry, strict_id};
 use crate::blocking::{may_block, serving_key, BlockSpec};
 use crate::cmd::args::is;
 use crate::cmd::{err, CmdError, CmdResult, Ctx};
 use crate::db::stream::{id, Stream, StreamId};
+use crate::notify;
 
 /// How many entries a blocked XREAD without COUNT gets when woken.
 const BLOCKED_DEFAULT_COUNT: usize = 1000;
@@ -229,6 +230,11 @@ fn read(ctx: &mut Ctx<'_>, argv: &[Bytes], a: ReadArgs) -> CmdResult {
             n += 1;
         }
     }
+    // XREADGROUP's records, if any, were made per key (see `propagate`); the request
+    // itself would replay with other clocks and counters.
+    if a.group.is_some() && ctx.prop.instead.is_empty() {
+        ctx.no_propagate();
+    }
     if n > 0 {
         if ctx.out.is_resp3() {
             ctx.out.map(n);
@@ -304,24 +310,25 @@ fn read_group_one(
     key: &Bytes,
     gt: StreamId,
     count: usize,
-    group: &[u8],
+    group: &Bytes,
     consumer: &[u8],
     noack: bool,
 ) -> Result<bool, CmdError> {
     let now = ctx.now;
+    let records_from = ctx.prop.instead.len();
     let Some(s) = lookup_mut(&mut ctx.srv.db, key, now)? else {
         return Ok(false);
     };
     let history = gt != StreamId::MAX;
     let meta = s.meta();
     let top = s.edge_id(false);
-    let Some(g) = s.groups.get_mut(group) else {
+    let Some(g) = s.groups.get_mut(&group[..]) else {
         return Ok(false);
     };
     if !history && top.is_none_or(|top| top <= g.last_id) {
         return Ok(false);
     }
-    let (c, _) = g.consumer_or_create(consumer, now);
+    let (c, created) = g.consumer_or_create(consumer, now);
     c.seen_time = now;
     if !body.is_resp3() {
         body.array(2);
@@ -339,7 +346,11 @@ fn read_group_one(
             match s.get(id) {
                 Some(fields) => {
                     reply_entry(body, id, fields);
-                    if let Some(nack) = s.groups.get_mut(group).and_then(|g| g.pel.get_mut(&id)) {
+                    if let Some(nack) = s
+                        .groups
+                        .get_mut(&group[..])
+                        .and_then(|g| g.pel.get_mut(&id))
+                    {
                         nack.delivery_time = now;
                         nack.delivery_count += 1;
                     }
@@ -364,15 +375,36 @@ fn read_group_one(
             body.array(ids.len());
             body.raw(&tmp.buf);
         }
-        if let Some(g) = s.groups.get_mut(group) {
+        if let Some(g) = s.groups.get_mut(&group[..]) {
+            let last_before = g.last_id;
             for &id in &ids {
                 meta.advance_group(g, id);
                 if !noack {
                     g.deliver(id, consumer, now);
+                    if let Some(nack) = g.pel.get(&id) {
+                        let record = propagate::xclaim(key, group, id, nack, g.last_id);
+                        ctx.prop.instead.push(record);
+                    }
                 }
+            }
+            // Redis records the new last ID only under NOACK (the XCLAIMs carry it
+            // otherwise), and so loses the read counter on replay; recording it always
+            // keeps XINFO's entries-read and lag after a restart.
+            if g.last_id != last_before {
+                ctx.prop.instead.push(propagate::group_id(key, group, g));
             }
         }
     }
+    // New entries reach the AOF as the XCLAIMs above, which create their consumer;
+    // a consumer that got none is recorded on its own. History reads only touch
+    // delivery counters, which Redis does not propagate either.
+    if created && (noack || history) {
+        let record = propagate::create_consumer(key, group, consumer);
+        ctx.prop.instead.insert(records_from, record);
+    }
     ctx.srv.dirty += 1;
+    if created {
+        notify::notify(ctx.srv, notify::STREAM, "xgroup-createconsumer", key);
+    }
     Ok(true)
 }

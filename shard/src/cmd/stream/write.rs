@@ -8,6 +8,7 @@ use crate::cmd::{err, wrong_arity, CmdError, CmdResult, Ctx};
 use crate::db::stream::id::{self, INVALID_ID};
 use crate::db::stream::{AddError, Stream, StreamId, Trim};
 use crate::db::{Sds, Value};
+use crate::notify;
 
 /// The options XADD and XTRIM share.
 #[derive(Default)]
@@ -165,27 +166,35 @@ pub fn xadd(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     record.extend(fields.iter().cloned());
     ctx.propagate_as(record);
     if trimmed > 0 {
-        let trim = match first {
-            Some(first) => vec![
-                Bytes::from_static(b"XTRIM"),
-                key.clone(),
-                Bytes::from_static(b"MINID"),
-                Bytes::from_static(b"="),
-                Bytes::from(first.to_string()),
-            ],
-            None => vec![
-                Bytes::from_static(b"XTRIM"),
-                key.clone(),
-                Bytes::from_static(b"MAXLEN"),
-                Bytes::from_static(b"="),
-                Bytes::from_static(b"0"),
-            ],
-        };
-        ctx.also_propagate(trim);
+        ctx.also_propagate(exact_trim(key, first));
     }
     reply_id(ctx.out, id);
     ctx.srv.dirty += 1;
+    notify::notify(ctx.srv, notify::STREAM, "xadd", key);
+    if trimmed > 0 {
+        notify::notify(ctx.srv, notify::STREAM, "xtrim", key);
+    }
     Ok(())
+}
+
+/// The exact XTRIM that leaves a stream starting at `first` (None: empty), for the AOF.
+fn exact_trim(key: &Bytes, first: Option<StreamId>) -> Vec<Bytes> {
+    match first {
+        Some(first) => vec![
+            Bytes::from_static(b"XTRIM"),
+            key.clone(),
+            Bytes::from_static(b"MINID"),
+            Bytes::from_static(b"="),
+            Bytes::from(first.to_string()),
+        ],
+        None => vec![
+            Bytes::from_static(b"XTRIM"),
+            key.clone(),
+            Bytes::from_static(b"MAXLEN"),
+            Bytes::from_static(b"="),
+            Bytes::from_static(b"0"),
+        ],
+    }
 }
 
 /// XDEL key id [id ...]
@@ -203,6 +212,9 @@ pub fn xdel(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let n = s.delete(&ids);
     ctx.srv.dirty += n;
     ctx.out.int(n as i64);
+    if n > 0 {
+        notify::notify(ctx.srv, notify::STREAM, "xdel", &argv[1]);
+    }
     Ok(())
 }
 
@@ -219,8 +231,16 @@ pub fn xtrim(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         Some(how) => s.trim(how, a.approx, a.limit),
         None => 0,
     };
+    // `~` and LIMIT depend on the node layout, which replay need not rebuild.
+    if n > 0 && a.approx {
+        let first = s.edge_id(true);
+        ctx.propagate_as(exact_trim(&argv[1], first));
+    }
     ctx.srv.dirty += n;
     ctx.out.int(n as i64);
+    if n > 0 {
+        notify::notify(ctx.srv, notify::STREAM, "xtrim", &argv[1]);
+    }
     Ok(())
 }
 
@@ -272,5 +292,6 @@ pub fn xsetid(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     }
     ctx.srv.dirty += 1;
     ctx.out.ok();
+    notify::notify(ctx.srv, notify::STREAM, "xsetid", &argv[1]);
     Ok(())
 }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::write::rank_span;
 use super::{lookup, reply_scored, store_result, LexRange, ScoreRange};
 use crate::cmd::{args, err, CmdResult, Ctx};
-use crate::db::zset::ZSet;
+use crate::db::zset::{compact_score, Limits, ZSet};
 use crate::db::Sds;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -119,16 +119,36 @@ fn generic(
         Kind::Lex => Bounds::Lex(LexRange::parse(lo, hi)?),
     };
     let now = ctx.now;
-    let entries = match lookup(&mut ctx.srv.db, &argv[src], now)? {
+    let mut entries = match lookup(&mut ctx.srv.db, &argv[src], now)? {
         None => Vec::new(),
         Some(z) => select(z, &bounds, rev, offset, limit),
     };
     match store {
-        Some(dst) => store_result(ctx, dst, entries),
+        Some(dst) => {
+            let limits = super::limits(&ctx.srv.config);
+            as_built_by_redis(&mut entries, kind == Kind::Rank, limits);
+            store_result(ctx, dst, entries)
+        }
         None => {
             reply_scored(ctx.out, &entries, withscores);
             Ok(())
         }
+    }
+}
+
+/// ZRANGESTORE's destination starts compact unless its size is known to be too big (a
+/// rank range), and is converted when an entry (in reply order) no longer fits. The
+/// entries added before that went through the compact form, which keeps -0 as 0, so
+/// their scores are stored the same way.
+fn as_built_by_redis(entries: &mut [(f64, Sds)], size_known: bool, limits: Limits) {
+    if size_known && entries.len() > limits.entries {
+        return;
+    }
+    for (i, (score, member)) in entries.iter_mut().enumerate() {
+        if i + 1 > limits.entries || member.len() > limits.value {
+            return;
+        }
+        *score = compact_score(*score);
     }
 }
 
@@ -202,5 +222,34 @@ mod tests {
             let lex = Bounds::Lex(LexRange::parse(b"(a", b"[c").unwrap());
             assert_eq!(names(select(&z, &lex, false, 0, -1)), ["b", "c"]);
         }
+    }
+
+    #[test]
+    fn a_stored_range_keeps_negative_zero_only_past_the_compact_part() {
+        let limits = Limits {
+            entries: 2,
+            value: 64,
+        };
+        let zeros = |n: usize| -> Vec<(f64, Sds)> {
+            (0..n)
+                .map(|i| (-0.0, Sds::new(format!("m{i}").as_bytes())))
+                .collect()
+        };
+        let negative = |v: &[(f64, Sds)]| -> Vec<bool> {
+            v.iter().map(|(s, _)| s.is_sign_negative()).collect()
+        };
+        // Unknown size (BYSCORE, BYLEX): the first two were added while compact.
+        let mut v = zeros(4);
+        as_built_by_redis(&mut v, false, limits);
+        assert_eq!(negative(&v), [false, false, true, true]);
+        // A known size too big for the compact form: never compact.
+        let mut v = zeros(4);
+        as_built_by_redis(&mut v, true, limits);
+        assert_eq!(negative(&v), [true, true, true, true]);
+        // A long member converts the set where it comes.
+        let mut v = zeros(2);
+        v[1].1 = Sds::new(&[b'x'; 65]);
+        as_built_by_redis(&mut v, true, limits);
+        assert_eq!(negative(&v), [false, true]);
     }
 }

@@ -5,6 +5,7 @@
 //! - [`group`]: consumer groups, consumers and pending entries.
 //! - [`node`]: a node's entries and the listpack size Redis would give it.
 //! - [`rewrite`]: the commands that rebuild a stream (AOF rewrite).
+//! - [`raw`]: the nodes as stored, for DUMP and RESTORE.
 //!
 //! Entries live in nodes keyed by their first ("master") ID, as Redis keeps them in
 //! listpacks under a radix tree. The grouping is visible to clients: approximate
@@ -15,6 +16,7 @@
 pub mod group;
 pub mod id;
 mod node;
+pub mod raw;
 pub mod rewrite;
 
 use std::collections::BTreeMap;

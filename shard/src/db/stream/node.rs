@@ -61,7 +61,11 @@ fn str_size(s: &[u8]) -> usize {
 impl Node {
     /// A node whose master entry takes the fields of its first entry.
     pub(super) fn new(master_id: StreamId, fields: &[Sds]) -> Node {
-        let master_fields: Vec<Sds> = fields.iter().step_by(2).cloned().collect();
+        Node::with_master(master_id, fields.iter().step_by(2).cloned().collect())
+    }
+
+    /// An empty node with the given master field names.
+    pub(super) fn with_master(master_id: StreamId, master_fields: Vec<Sds>) -> Node {
         let body = int_size(master_fields.len() as i64)
             + master_fields.iter().map(|f| str_size(f)).sum::<usize>()
             + int_size(0);
@@ -88,6 +92,23 @@ impl Node {
 
     pub(super) fn live_count(&self) -> u64 {
         self.live
+    }
+
+    pub(super) fn deleted_count(&self) -> u64 {
+        self.deleted
+    }
+
+    pub(super) fn master_fields(&self) -> &[Sds] {
+        &self.master_fields
+    }
+
+    /// Every stored entry, tombstones included.
+    pub(super) fn raw_entries(&self) -> impl Iterator<Item = super::raw::RawEntry<'_>> + '_ {
+        self.slots.iter().map(|s| super::raw::RawEntry {
+            id: s.id,
+            fields: &s.fields,
+            deleted: s.deleted,
+        })
     }
 
     /// The last stored ID, deleted or not.

@@ -303,7 +303,7 @@ impl ZSet {
 
 /// The score a compact set keeps. Redis stores integral scores there as integers, which
 /// turns -0 into 0; doing the same keeps ZSCORE and ZRANGE replies identical.
-fn compact_score(score: f64) -> f64 {
+pub fn compact_score(score: f64) -> f64 {
     if score == 0.0 {
         0.0
     } else {
