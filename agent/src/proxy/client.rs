@@ -94,7 +94,7 @@ pub async fn serve(ctx: Rc<ThreadCtx>, nc: NewClient) {
         proto: Protocol::Resp2,
         replies: Rc::new(Replies::default()),
         push: {
-            let p = PushBox::new();
+            let p = PushBox::new_sink();
             p.set_limits(db.access.limits.clone());
             p
         },

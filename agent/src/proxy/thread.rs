@@ -31,12 +31,15 @@ impl ThreadSender {
     }
 }
 
+/// A shard's shared upstreams on this thread, by protocol: `[resp3 as usize]`.
+type UpstreamPair = [Option<Rc<Upstream>>; 2];
+
 /// What a proxy thread's tasks share.
 pub struct ThreadCtx {
     pub shared: Arc<Shared>,
     pub stats: Arc<ThreadStats>,
-    /// `[database][shard][resp3 as usize]`.
-    upstreams: RefCell<Vec<Vec<[Option<Rc<Upstream>>; 2]>>>,
+    /// `[database][shard]`.
+    upstreams: RefCell<Vec<Vec<UpstreamPair>>>,
 }
 
 impl ThreadCtx {
