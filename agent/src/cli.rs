@@ -223,6 +223,9 @@ fn run_agent(args: RunArgs) -> ExitCode {
             ExitCode::from(match &e {
                 crate::run::RunError::Plan(p) if p.is_usage() => EX_USAGE,
                 crate::run::RunError::AdminBind { .. } => EX_UNAVAILABLE,
+                crate::run::RunError::Proxy(crate::proxy::ProxyError::Bind { .. }) => {
+                    EX_UNAVAILABLE
+                }
                 _ => EX_OSERR,
             })
         }

@@ -39,6 +39,13 @@ restart_delay_min = "100ms"
 restart_delay_max = "30s"
 restart_reset_after = "10s"
 
+# Proxy threads: "auto" = half the CPUs the agent may use (at least 1).
+proxy_threads = "auto"
+# A request for a shard that is down waits up to restart_deadline for it to come back,
+# then gets -TRYAGAIN; at most restart_queue requests wait per proxy thread and shard.
+restart_deadline = "5s"
+restart_queue = 10000
+
 # One table per database; with none, one database named "default" on port 6379.
 # Clients use `port` (the agent's proxy); the shards sit behind it on Unix sockets.
 # cluster_api = true also opens shard i on TCP port + 1 + i, in Redis Cluster mode

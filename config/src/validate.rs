@@ -26,6 +26,13 @@ pub const DEFAULT_RESTART_DELAY_MIN: Duration = Duration::from_millis(100);
 pub const DEFAULT_RESTART_DELAY_MAX: Duration = Duration::from_secs(30);
 /// Up this long, a shard's past failures are forgiven and its next crash restarts at once.
 pub const DEFAULT_RESTART_RESET_AFTER: Duration = Duration::from_secs(10);
+/// How long the proxy holds a request for a shard that is down before `-TRYAGAIN`.
+pub const DEFAULT_RESTART_DELAY_DEADLINE: Duration = Duration::from_secs(5);
+/// Requests held per proxy thread and shard while the shard is down; past it, new ones get
+/// `-TRYAGAIN` at once, so a long outage cannot grow the agent's memory without bound.
+pub const DEFAULT_RESTART_QUEUE: usize = 10_000;
+/// More proxy threads than this only add context switches on any machine we run on.
+pub const MAX_PROXY_THREADS: u16 = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -43,6 +50,12 @@ pub struct Config {
     pub restart_delay_min: Duration,
     pub restart_delay_max: Duration,
     pub restart_reset_after: Duration,
+    /// Proxy threads; `None` = "auto", half the CPUs the agent may use (at least 1).
+    pub proxy_threads: Option<u16>,
+    /// How long a request waits for a shard that is down.
+    pub restart_deadline: Duration,
+    /// Requests held per proxy thread and shard while it is down.
+    pub restart_queue: usize,
     /// Never empty: with no `[[database]]` table there is one database named `default`.
     pub databases: Vec<Database>,
 }
@@ -190,6 +203,35 @@ impl Config {
             Some(v) => duration("restart_reset_after", v)?,
             None => DEFAULT_RESTART_RESET_AFTER,
         };
+        let proxy_threads = match &raw.proxy_threads {
+            None => None,
+            Some(toml::Value::String(s)) if s.trim().eq_ignore_ascii_case("auto") => None,
+            Some(v) => match v.as_integer().map(u16::try_from) {
+                Some(Ok(n)) if (1..=MAX_PROXY_THREADS).contains(&n) => Some(n),
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "proxy_threads",
+                        format!("{v} is neither \"auto\" nor a thread count (1-{MAX_PROXY_THREADS})"),
+                    ))
+                }
+            },
+        };
+        let restart_deadline = match &raw.restart_deadline {
+            Some(v) => duration("restart_deadline", v)?,
+            None => DEFAULT_RESTART_DELAY_DEADLINE,
+        };
+        let restart_queue = match raw.restart_queue {
+            None => DEFAULT_RESTART_QUEUE,
+            Some(n) => match usize::try_from(n) {
+                Ok(n) if (1..=10_000_000).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "restart_queue",
+                        format!("{n} is not a request count (1-10000000)"),
+                    ))
+                }
+            },
+        };
 
         let raw_dbs = if raw.database.is_empty() {
             vec![RawDatabase::default()]
@@ -213,6 +255,9 @@ impl Config {
             restart_delay_min,
             restart_delay_max,
             restart_reset_after,
+            proxy_threads,
+            restart_deadline,
+            restart_queue,
             databases,
         };
         config.check_unique()?;

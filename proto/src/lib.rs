@@ -4,6 +4,8 @@
 //! - [`request`]: incremental parser for client requests (RESP2 multibulk and inline), with
 //!   Redis's limits and exact protocol-error texts. Arguments are zero-copy slices of the
 //!   read buffer.
+//! - [`frame`]: request frame scanner for the proxy: frame extent plus argument ranges,
+//!   no copies. [`reply_scan`]: where one reply ends, for splitting upstream reads.
 //! - [`reply`]: encoder for RESP2 and RESP3 replies, writing straight into a `BytesMut`.
 //! - [`command`]: the command table (name, arity, flags, key positions) that drives
 //!   dispatch, `COMMAND` and routing.
@@ -18,8 +20,10 @@
 
 pub mod cluster;
 pub mod command;
+pub mod frame;
 pub mod number;
 pub mod reply;
+pub mod reply_scan;
 pub mod request;
 pub mod slot;
 pub mod slotmap;
