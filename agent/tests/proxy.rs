@@ -83,10 +83,7 @@ fn start(tag: &str, port: u16, admin: u16, shards: u16) -> Agent {
 }
 
 fn socket(a: &Agent, shard: usize) -> PathBuf {
-    a.dir
-        .join("data")
-        .join("run")
-        .join(format!("default-{shard}.sock"))
+    a.dir.join("data").join("run").join(format!("default-{shard}.sock"))
 }
 
 #[test]
@@ -101,10 +98,7 @@ fn keys_are_routed_to_the_shard_owning_their_slot() {
         assert_eq!(c.cmd(&["SET", &k, &format!("v{i}")]), "+OK\r\n");
         seen[map.key_owner(k.as_bytes())] += 1;
     }
-    assert!(
-        seen.iter().all(|&n| n > 10),
-        "keys spread over all shards: {seen:?}"
-    );
+    assert!(seen.iter().all(|&n| n > 10), "keys spread over all shards: {seen:?}");
     let mut shards: Vec<_> = (0..4).map(|i| Raw::unix(&socket(&a, i))).collect();
     for i in 0..200 {
         let k = format!("key:{i}");
@@ -325,18 +319,12 @@ fn hello_3_gives_resp3_end_to_end() {
     let _a = start("hello", 25051, 25052, 2);
     let mut c = Raw::tcp(25051);
     let hello = c.cmd(&["HELLO", "3"]);
-    assert!(
-        hello.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
-        "{hello}"
-    );
+    assert!(hello.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "{hello}");
     assert!(hello.contains("$5\r\nproto\r\n:3\r\n"));
     assert_eq!(c.cmd(&["HSET", "h", "f", "v"]), ":1\r\n");
     assert_eq!(c.cmd(&["HGETALL", "h"]), "%1\r\n$1\r\nf\r\n$1\r\nv\r\n");
     assert_eq!(c.cmd(&["GET", "missing"]), "_\r\n");
-    assert_eq!(
-        c.cmd(&["HELLO", "4"]),
-        "-NOPROTO unsupported protocol version\r\n"
-    );
+    assert_eq!(c.cmd(&["HELLO", "4"]), "-NOPROTO unsupported protocol version\r\n");
     // Back to RESP2 on the same connection: the RESP2 upstream answers again.
     assert!(c.cmd(&["HELLO", "2"]).starts_with("*14\r\n"));
     assert_eq!(c.cmd(&["HGETALL", "h"]), "*2\r\n$1\r\nf\r\n$1\r\nv\r\n");
@@ -344,10 +332,7 @@ fn hello_3_gives_resp3_end_to_end() {
     assert_eq!(c.cmd(&["CLIENT", "GETNAME"]), "$2\r\nme\r\n");
     let id = c.cmd(&["CLIENT", "ID"]);
     let list = c.cmd(&["CLIENT", "LIST"]);
-    assert!(
-        list.contains(&format!("id={} ", id.trim_start_matches(':').trim())),
-        "{list}"
-    );
+    assert!(list.contains(&format!("id={} ", id.trim_start_matches(':').trim())), "{list}");
     assert!(list.contains("name=me"));
     let mut other = Raw::tcp(25051);
     let kill = other.cmd(&["CLIENT", "KILL", "ID", id.trim_start_matches(':').trim()]);
@@ -369,29 +354,13 @@ fn redis_crate_through_the_proxy() {
     }
     pipe.query::<()>(&mut con).unwrap();
     for i in (0..500).step_by(37) {
-        let v: i64 = redis::cmd("GET")
-            .arg(format!("c{i}"))
-            .query(&mut con)
-            .unwrap();
+        let v: i64 = redis::cmd("GET").arg(format!("c{i}")).query(&mut con).unwrap();
         assert_eq!(v, i);
     }
-    let n: i64 = redis::cmd("INCRBY")
-        .arg("c1")
-        .arg(10)
-        .query(&mut con)
-        .unwrap();
+    let n: i64 = redis::cmd("INCRBY").arg("c1").arg(10).query(&mut con).unwrap();
     assert_eq!(n, 11);
-    let _: () = redis::cmd("RPUSH")
-        .arg("l")
-        .arg(&["a", "b", "c"])
-        .query(&mut con)
-        .unwrap();
-    let l: Vec<String> = redis::cmd("LRANGE")
-        .arg("l")
-        .arg(0)
-        .arg(-1)
-        .query(&mut con)
-        .unwrap();
+    let _: () = redis::cmd("RPUSH").arg("l").arg(&["a", "b", "c"]).query(&mut con).unwrap();
+    let l: Vec<String> = redis::cmd("LRANGE").arg("l").arg(0).arg(-1).query(&mut con).unwrap();
     assert_eq!(l, ["a", "b", "c"]);
     let (a, b): (i64, i64) = redis::pipe()
         .atomic()
@@ -451,10 +420,7 @@ fn a_killed_shard_only_delays_its_own_clients() {
     let (ok0, again0, wait0) = l0.join().unwrap();
     let (ok1, _again1, _) = l1.join().unwrap();
     assert_eq!(again0, 0, "shard 0's client never noticed");
-    assert!(
-        wait0 < Duration::from_millis(500),
-        "shard 0's client waited {wait0:?}"
-    );
+    assert!(wait0 < Duration::from_millis(500), "shard 0's client waited {wait0:?}");
     assert!(ok0 > 100 && ok1 > 10, "{ok0} {ok1}");
     let mut c = Raw::tcp(25071);
     assert!(c.cmd(&["GET", &k1]).starts_with('$'));
@@ -503,11 +469,7 @@ fn a_shard_down_past_the_deadline_gets_tryagain() {
     let t = Instant::now();
     let r = c.cmd(&["GET", &k1]);
     assert!(r.starts_with("-TRYAGAIN"), "{r}");
-    assert!(
-        t.elapsed() >= Duration::from_millis(250),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() >= Duration::from_millis(250), "{:?}", t.elapsed());
     // Once it is back, the same connection is served again.
     let back = common::wait_until(Duration::from_secs(10), || {
         !c.cmd(&["GET", &k1]).starts_with("-TRYAGAIN")

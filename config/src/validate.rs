@@ -211,9 +211,7 @@ impl Config {
                 _ => {
                     return Err(ConfigError::invalid(
                         "proxy_threads",
-                        format!(
-                            "{v} is neither \"auto\" nor a thread count (1-{MAX_PROXY_THREADS})"
-                        ),
+                        format!("{v} is neither \"auto\" nor a thread count (1-{MAX_PROXY_THREADS})"),
                     ))
                 }
             },

@@ -113,7 +113,7 @@ fn cluster_replies_have_redis_shapes() {
             b.shape(),
             "CLUSTER SLOTS over RESP{proto}: {a:?} vs {b:?}"
         );
-        let row = &a.as_items().unwrap()[0].as_items().unwrap()[..];
+        let row = a.as_items().unwrap()[0].as_items().unwrap();
         assert_eq!(row[0], Reply::Int(0));
         assert_eq!(row[1], Reply::Int(16383));
         let node = row[2].as_items().unwrap();

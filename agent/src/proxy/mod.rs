@@ -141,11 +141,8 @@ pub async fn start(
             .filter(|s| s.database == db.name)
             .map(|s| s.socket.clone())
             .collect();
-        let specs: Vec<&crate::supervisor::plan::ShardSpec> = plan
-            .shards
-            .iter()
-            .filter(|s| s.database == db.name)
-            .collect();
+        let specs: Vec<&crate::supervisor::plan::ShardSpec> =
+            plan.shards.iter().filter(|s| s.database == db.name).collect();
         let cluster = cluster::ClusterView::new(&specs, &config.data_dir.join(&db.name));
         dbs.push(Arc::new(Database {
             cluster,
@@ -225,9 +222,7 @@ pub mod tests_support {
             index: 0,
             name: "t".into(),
             port: 0,
-            sockets: (0..n)
-                .map(|i| PathBuf::from(format!("/nonexistent/{i}")))
-                .collect(),
+            sockets: (0..n).map(|i| PathBuf::from(format!("/nonexistent/{i}"))).collect(),
             slots: SlotMap::even(n),
             password: None,
             broker: Mutex::new(Broker::default()),

@@ -117,14 +117,7 @@ fn confirm(out: &mut Reply, word: &[u8], name: Option<&[u8]>, count: usize) {
 }
 
 /// SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE channel [channel …]
-pub fn subscribe(
-    db: &Database,
-    id: u64,
-    sink: &PushSink,
-    cmd: &str,
-    names: &[&[u8]],
-    out: &mut Reply,
-) {
+pub fn subscribe(db: &Database, id: u64, sink: &PushSink, cmd: &str, names: &[&[u8]], out: &mut Reply) {
     let kind = kind_of(cmd);
     let mut broker = lock(db);
     for n in names {

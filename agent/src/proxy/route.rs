@@ -138,9 +138,7 @@ pub enum KeySlot {
     Keyless,
     One(u16),
     /// Keys in different slots; `same_shard` tells whether one shard still holds them all.
-    Cross {
-        same_shard: Option<usize>,
-    },
+    Cross { same_shard: Option<usize> },
 }
 
 pub fn key_slot(db: &Database, spec: &CommandSpec, args: &[&[u8]]) -> KeySlot {
@@ -246,11 +244,7 @@ pub fn route(
     };
     if let Some(s) = sp {
         match s {
-            Special::Blocking
-            | Special::BlockOption
-            | Special::Wait
-            | Special::Split
-            | Special::FanOut => {}
+            Special::Blocking | Special::BlockOption | Special::Wait | Special::Split | Special::FanOut => {}
             other => return Route::Local(other),
         }
     }
@@ -315,15 +309,9 @@ mod tests {
         assert_eq!(r(&d, "GET foo"), Route::Shard(foo));
         assert_eq!(r(&d, "set foo 1 EX 10"), Route::Shard(foo));
         assert_eq!(r(&d, "OBJECT ENCODING foo"), Route::Shard(foo));
-        assert_eq!(
-            r(&d, "SUNIONSTORE {a}x {a}y {a}z"),
-            Route::Shard(d.slots.key_owner(b"a"))
-        );
+        assert_eq!(r(&d, "SUNIONSTORE {a}x {a}y {a}z"), Route::Shard(d.slots.key_owner(b"a")));
         assert_eq!(r(&d, "SUNIONSTORE a b c"), Route::CrossSlot);
-        assert_eq!(
-            r(&d, "EVAL s 2 {t}1 {t}2"),
-            Route::Shard(d.slots.key_owner(b"t"))
-        );
+        assert_eq!(r(&d, "EVAL s 2 {t}1 {t}2"), Route::Shard(d.slots.key_owner(b"t")));
         assert_eq!(r(&d, "EVAL s 2 a b"), Route::CrossSlot);
         assert_eq!(r(&d, "TIME"), Route::Shard(0));
         assert_eq!(r(&d, "NOSUCH a"), Route::Shard(0));
@@ -345,14 +333,8 @@ mod tests {
         let d = db(2);
         // Find two keys in different slots of the same shard, and two on different shards.
         let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
-        let s0: Vec<&String> = keys
-            .iter()
-            .filter(|k| d.slots.key_owner(k.as_bytes()) == 0)
-            .collect();
-        let s1: Vec<&String> = keys
-            .iter()
-            .filter(|k| d.slots.key_owner(k.as_bytes()) == 1)
-            .collect();
+        let s0: Vec<&String> = keys.iter().filter(|k| d.slots.key_owner(k.as_bytes()) == 0).collect();
+        let s1: Vec<&String> = keys.iter().filter(|k| d.slots.key_owner(k.as_bytes()) == 1).collect();
         assert_eq!(r(&d, &format!("MGET {} {}", s0[0], s0[1])), Route::Shard(0));
         assert_eq!(r(&d, &format!("MGET {} {}", s0[0], s1[0])), Route::Split);
     }
