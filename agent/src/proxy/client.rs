@@ -689,8 +689,10 @@ impl Client {
                     }
                 }
             }
-            // The agent's CLUSTER answers plug in here.
-            Special::Cluster => out.error("ERR This instance has cluster support disabled"),
+            Special::Cluster => match self.db.cluster.answer(args, self.proto) {
+                super::cluster::Answer::Reply(bytes) => out.raw(&bytes),
+                super::cluster::Answer::Shard(i) => return self.forward(i, frame),
+            },
             Special::Blocking
             | Special::BlockOption
             | Special::Wait

@@ -50,15 +50,7 @@ impl ClusterView {
         }
     }
 
-    /// True when `name` (a command name, any case) is answered here rather than by a
-    /// shard.
-    pub fn handles(name: &[u8]) -> bool {
-        ["cluster", "readonly", "readwrite", "asking"]
-            .iter()
-            .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
-    }
-
-    /// The answer to one request whose name [`ClusterView::handles`].
+    /// The answer to CLUSTER …, READONLY, READWRITE or ASKING (`args[0]` names which).
     pub fn answer(&self, args: &[&[u8]], proto: Protocol) -> Answer {
         let reply = |f: &dyn Fn(&mut Reply)| {
             let mut out = Reply::new(proto);

@@ -89,6 +89,8 @@ pub struct Database {
     pub broker: Mutex<Broker<pubsub::PushSink>>,
     pub clients: registry::Registry,
     pub metrics: metrics::DbMetrics,
+    /// The answers to CLUSTER, READONLY, READWRITE and ASKING.
+    pub cluster: cluster::ClusterView,
 }
 
 impl Database {
@@ -162,7 +164,14 @@ pub async fn start(
             .filter(|s| s.database == db.name)
             .map(|s| s.socket.clone())
             .collect();
+        let specs: Vec<&crate::supervisor::plan::ShardSpec> = plan
+            .shards
+            .iter()
+            .filter(|s| s.database == db.name)
+            .collect();
+        let cluster = cluster::ClusterView::new(&specs, &config.data_dir.join(&db.name));
         dbs.push(Arc::new(Database {
+            cluster,
             index,
             name: db.name.clone(),
             port: db.port,
@@ -257,6 +266,7 @@ pub mod tests_support {
             broker: Mutex::new(Broker::default()),
             clients: registry::Registry::default(),
             metrics: metrics::DbMetrics::new(&m, "t"),
+            cluster: cluster::ClusterView::new(&[], std::path::Path::new("/nonexistent")),
         }
     }
 }

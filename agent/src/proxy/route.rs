@@ -140,7 +140,12 @@ fn spec_id(spec: &'static CommandSpec) -> usize {
     spec as *const CommandSpec as usize
 }
 
+/// A subcommand (`cluster|nodes`, `client|list`) is special when its container is.
 pub fn special(spec: &'static CommandSpec) -> Option<Special> {
+    let spec = match spec.name.split_once('|') {
+        Some((parent, _)) => lookup(parent.as_bytes()).unwrap_or(spec),
+        None => spec,
+    };
     specials().get(&spec_id(spec)).copied()
 }
 

@@ -234,7 +234,8 @@ fn find(args: &[Bytes]) -> Result<(&'static CommandSpec, Option<Handler>), CmdEr
         return Err(unknown_command(args));
     }
     if args.len() < 2 {
-        return Ok((spec, None));
+        // COMMAND alone is a command of its own; other containers then fail their arity.
+        return Ok((spec, table().get(spec.name).copied()));
     }
     let sub = command::lookup_subcommand(spec, &args[1])
         .and_then(|s| table().get(s.name).map(|&handler| (s, handler)));
@@ -707,6 +708,13 @@ mod tests {
         assert_eq!(
             resolve(&a("get")).err().map(|e| e.text().to_string()),
             Some("ERR wrong number of arguments for 'get' command".to_string())
+        );
+        // COMMAND alone lists every command (cluster clients start with it); CLIENT
+        // alone is an arity error.
+        assert_eq!(resolve(&a("command")).map(|(s, _)| s.name), Ok("command"));
+        assert_eq!(
+            resolve(&a("client")).err().map(|e| e.text().to_string()),
+            Some("ERR wrong number of arguments for 'client' command".to_string())
         );
     }
 
