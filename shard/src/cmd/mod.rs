@@ -157,6 +157,7 @@ static FAMILIES: &[&[(&str, Handler)]] = &[
     stream::COMMANDS,
     strings::COMMANDS,
     zset::COMMANDS,
+    crate::script::commands::COMMANDS,
 ];
 
 fn families() -> &'static [&'static [(&'static str, Handler)]] {
@@ -238,6 +239,17 @@ fn find(args: &[Bytes]) -> Result<(&'static CommandSpec, Option<Handler>), CmdEr
             trunc(&args[1], 128),
             spec.name.to_ascii_uppercase()
         ))),
+    }
+}
+
+/// Resolves a command a script calls, with the errors Redis gives scripts.
+pub fn resolve_in_script(
+    args: &[Bytes],
+) -> Result<(&'static CommandSpec, Handler), &'static str> {
+    match find(args) {
+        Ok((spec, Some(handler))) if spec.arity_ok(args.len()) => Ok((spec, handler)),
+        Ok(_) => Err("ERR Wrong number of args calling Redis command from script"),
+        Err(_) => Err("ERR Unknown Redis command called from script"),
     }
 }
 
@@ -337,12 +349,17 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
         reject(srv, client, out, args, Some(spec), &e);
         return;
     }
-    if srv.config.maxmemory > 0
-        && client.id != crate::persist::load::LOAD_CLIENT_ID
-        && crate::evict::perform(srv) == crate::evict::Outcome::Fail
-        && refused_on_oom(client, spec)
-    {
-        let e = CmdError::Static(crate::evict::OOM);
+    if srv.config.maxmemory > 0 && client.id != crate::persist::load::LOAD_CLIENT_ID {
+        let oom = crate::evict::perform(srv) == crate::evict::Outcome::Fail;
+        srv.evict.pre_command_oom = oom;
+        if oom && refused_on_oom(client, spec) {
+            let e = CmdError::Static(crate::evict::OOM);
+            reject(srv, client, out, args, Some(spec), &e);
+            return;
+        }
+    }
+    if srv.scripts.busy && !spec.flags.has(shoal_proto::Flags::ALLOW_BUSY) {
+        let e = CmdError::Static(crate::script::run::BUSY);
         reject(srv, client, out, args, Some(spec), &e);
         return;
     }
