@@ -53,6 +53,8 @@ pub struct Client {
     pub no_evict: bool,
     /// This client's script turned busy; the connection awaits its end (`script::run`).
     pub script_wait: bool,
+    /// The client scripts run their commands as.
+    pub script: bool,
 }
 
 impl Client {
@@ -86,6 +88,7 @@ impl Client {
             reply_skip: false,
             no_evict: false,
             script_wait: false,
+            script: false,
         }
     }
 

@@ -1,6 +1,9 @@
-//! The raw Rust functions behind the `redis` table. Each returns `(value, failed)`;
-//! `bootstrap.lua` wraps them so that a failure is raised as Redis raises it: as an
-//! `{err=…}` table, which carries no position of its own.
+//! The Rust functions behind the `redis` table.
+//!
+//! They stay C functions to Lua, as in Redis, so that `return redis.call(…)` keeps the
+//! script's frame (a Lua wrapper would be tail-called and hide the script's line from
+//! the error). A failure is raised as a [`Raised`] error, which the error handler turns
+//! into Redis's `{err=…}` table.
 
 use std::rc::Rc;
 
@@ -10,8 +13,34 @@ use mlua::{Lua, MultiValue, Table, Value};
 use super::convert;
 use super::engine::Calls;
 
-fn fail(lua: &Lua, msg: &str) -> mlua::Result<(Value, bool)> {
-    Ok((Value::Table(convert::error_table(lua, msg.as_bytes())?), true))
+/// An error a `redis.*` function raises: the text of its `err` field, with its code.
+#[derive(Debug)]
+pub struct Raised(pub String);
+
+impl std::fmt::Display for Raised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Raised {}
+
+/// The `Raised` inside an error that crossed Lua, if it is one.
+pub fn raised(e: &mlua::Error) -> Option<&Raised> {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => raised(cause),
+        mlua::Error::ExternalError(inner) => inner.downcast_ref::<Raised>(),
+        _ => None,
+    }
+}
+
+fn raise(raw: &[u8]) -> mlua::Error {
+    let text = convert::error_text(raw);
+    mlua::Error::external(Raised(String::from_utf8_lossy(&text).into_owned()))
+}
+
+fn fail(_lua: &Lua, msg: &str) -> mlua::Result<(Value, bool)> {
+    Err(raise(msg.as_bytes()))
 }
 
 fn done() -> mlua::Result<(Value, bool)> {
@@ -24,7 +53,38 @@ pub fn raw_functions(lua: &Lua, calls: Calls) -> mlua::Result<Table> {
     let call = calls.call.clone();
     r.set(
         "call",
-        lua.create_function(move |lua, args: MultiValue| redis_call(lua, &call, args))?,
+        lua.create_function(move |lua, args: MultiValue| {
+            match redis_call(lua, &call, args)? {
+                Ok(v) => Ok(v),
+                Err(reply) => Err(raise(&reply)),
+            }
+        })?,
+    )?;
+    let call = calls.call.clone();
+    r.set(
+        "pcall",
+        lua.create_function(move |lua, args: MultiValue| {
+            match redis_call(lua, &call, args)? {
+                Ok(v) => Ok(v),
+                Err(reply) => {
+                    let t = convert::error_table(lua, &reply)?;
+                    t.raw_set("ignore_error_stats_update", true)?;
+                    Ok(Value::Table(t))
+                }
+            }
+        })?,
+    )?;
+    r.set(
+        "message",
+        lua.create_function(|lua, v: Value| match v {
+            Value::Error(e) => match raised(&e) {
+                Some(r) => Ok(Value::String(lua.create_string(&r.0)?)),
+                None => Ok(Value::String(
+                    lua.create_string(super::engine::root_message(&e))?,
+                )),
+            },
+            other => Ok(other),
+        })?,
     )?;
     r.set(
         "sha1hex",
@@ -135,6 +195,7 @@ pub fn raw_functions(lua: &Lua, calls: Calls) -> mlua::Result<Table> {
     r.set("version_num", version_num(crate::REDIS_VERSION))?;
     r.set("cjson", super::cjson::library(lua)?)?;
     r.set("bit", super::bit::library(lua)?)?;
+    r.set("cmsgpack", super::cmsgpack::library(lua)?)?;
     Ok(r)
 }
 
@@ -160,35 +221,38 @@ fn number(v: &Value) -> i64 {
     }
 }
 
+/// Runs one command for `redis.call`/`redis.pcall`: Ok(Ok(value)) for a reply, Ok(Err(…))
+/// with the error's raw text (`-CODE msg`, or a message Redis prefixes with ERR) when
+/// the command or its arguments failed.
 fn redis_call(
     lua: &Lua,
     call: &Rc<dyn Fn(Vec<Bytes>) -> Option<Vec<u8>>>,
     args: MultiValue,
-) -> mlua::Result<(Value, bool)> {
+) -> mlua::Result<Result<Value, Vec<u8>>> {
     if args.is_empty() {
-        return fail(
-            lua,
-            "Please specify at least one argument for this redis lib call",
-        );
+        return Ok(Err(
+            b"Please specify at least one argument for this redis lib call".to_vec(),
+        ));
     }
     let mut argv = Vec::with_capacity(args.len());
     for v in args.iter() {
         match convert::arg_bytes(v) {
             Some(b) => argv.push(Bytes::from(b)),
             None => {
-                return fail(
-                    lua,
-                    "Lua redis lib command arguments must be strings or integers",
-                )
+                return Ok(Err(
+                    b"Lua redis lib command arguments must be strings or integers".to_vec(),
+                ))
             }
         }
     }
     let Some(reply) = call(argv) else {
-        return fail(lua, "the shard stopped serving scripts");
+        return Ok(Err(b"the shard stopped serving scripts".to_vec()));
     };
-    let failed = reply.first() == Some(&b'-');
-    let v = convert::reply_to_lua(lua, &reply)?;
-    Ok((v, failed))
+    if reply.first() == Some(&b'-') {
+        let line = reply.strip_suffix(b"\r\n").unwrap_or(&reply);
+        return Ok(Err(line.to_vec()));
+    }
+    Ok(Ok(convert::reply_to_lua(lua, &reply)?))
 }
 
 #[cfg(test)]

@@ -30,22 +30,18 @@ local function protect(t)
   return view
 end
 
-local function raising(raw)
-  return function(...)
-    local v, failed = raw(...)
-    if failed then error(v) end
-    return v
-  end
+local function value(raw)
+  return function(...) return (raw(...)) end
 end
 
 local redis = {}
-redis.call = raising(R.call)
-redis.pcall = function(...) return (R.call(...)) end
-redis.sha1hex = raising(R.sha1hex)
-redis.log = raising(R.log)
-redis.setresp = raising(R.setresp)
-redis.set_repl = raising(R.set_repl)
-redis.acl_check_cmd = raising(R.acl_check_cmd)
+redis.call = R.call
+redis.pcall = R.pcall
+redis.sha1hex = value(R.sha1hex)
+redis.log = value(R.log)
+redis.setresp = value(R.setresp)
+redis.set_repl = value(R.set_repl)
+redis.acl_check_cmd = value(R.acl_check_cmd)
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
@@ -71,7 +67,7 @@ redis.REDIS_VERSION_NUM = R.version_num
 
 local ENV
 G.redis = protect(redis)
-for _, lib in ipairs({'cjson', 'bit', 'string', 'math', 'table', 'coroutine'}) do
+for _, lib in ipairs({'cjson', 'cmsgpack', 'bit', 'string', 'math', 'table', 'coroutine'}) do
   if type(R[lib]) == 'table' then
     G[lib] = protect(R[lib])
   elseif type(G[lib]) == 'table' then
@@ -86,7 +82,11 @@ G.pcall = function(...)
   if not r[1] then
     if R.killed() then error(r[2], 0) end
     local e = r[2]
-    if type(e) == 'table' and type(e.err) == 'string' then r[2] = e.err end
+    if type(e) == 'userdata' then
+      r[2] = R.message(e)
+    elseif type(e) == 'table' and type(e.err) == 'string' then
+      r[2] = e.err
+    end
   end
   return unpack(r, 1, r.n)
 end

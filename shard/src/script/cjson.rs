@@ -2,29 +2,84 @@
 //! `cjson.null`, with lua-cjson's choices: numbers in `%.14g`, `/` escaped, a table whose
 //! keys are all positive integers is an array, an empty table is `{}`.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use mlua::{LightUserData, Lua, Table, Value};
 
-/// Nesting deeper than lua-cjson's default limit is refused.
+/// lua-cjson's default nesting limit, for encoding and decoding alike.
 const MAX_DEPTH: usize = 1000;
+
+/// The settings scripts may change (`cjson.encode_max_depth` …), per Lua state.
+#[derive(Clone)]
+struct Settings {
+    encode_depth: Rc<Cell<usize>>,
+    decode_depth: Rc<Cell<usize>>,
+    invalid_numbers: Rc<Cell<bool>>,
+}
 
 pub fn library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
+    let cfg = Settings {
+        encode_depth: Rc::new(Cell::new(MAX_DEPTH)),
+        decode_depth: Rc::new(Cell::new(MAX_DEPTH)),
+        invalid_numbers: Rc::new(Cell::new(false)),
+    };
+    let c = cfg.clone();
     t.set(
         "encode",
-        lua.create_function(|lua, v: Value| {
+        lua.create_function(move |lua, v: Value| {
             let mut out = Vec::new();
-            encode(&v, &mut out, 0)?;
+            let mut enc = Encoder {
+                out: &mut out,
+                max_depth: c.encode_depth.get(),
+                invalid_numbers: c.invalid_numbers.get(),
+            };
+            enc.value(&v, 0)?;
             lua.create_string(out)
         })?,
     )?;
+    for (name, cell) in [
+        ("encode_max_depth", cfg.encode_depth.clone()),
+        ("decode_max_depth", cfg.decode_depth.clone()),
+    ] {
+        t.set(
+            name,
+            lua.create_function(move |_, n: Option<i64>| {
+                if let Some(n) = n {
+                    cell.set(n.clamp(1, i32::MAX as i64) as usize);
+                }
+                Ok(cell.get() as i64)
+            })?,
+        )?;
+    }
+    let c = cfg.invalid_numbers.clone();
+    t.set(
+        "encode_invalid_numbers",
+        lua.create_function(move |_, v: Value| {
+            match v {
+                Value::Boolean(b) => c.set(b),
+                Value::String(s) => c.set(&*s.as_bytes() != b"off"),
+                _ => {}
+            }
+            Ok(c.get())
+        })?,
+    )?;
+    // lua-cjson reuses its buffer across calls; there is nothing to keep here.
+    t.set(
+        "encode_keep_buffer",
+        lua.create_function(|_, v: Value| Ok(!matches!(v, Value::Boolean(false))))?,
+    )?;
+    let c = cfg.clone();
     t.set(
         "decode",
-        lua.create_function(|lua, s: mlua::String| {
+        lua.create_function(move |lua, s: mlua::String| {
             let bytes = s.as_bytes();
             let mut p = Decoder {
                 s: &bytes,
                 pos: 0,
                 lua,
+                max_depth: c.decode_depth.get(),
             };
             p.ws();
             let v = p.value(0)?;
@@ -43,83 +98,100 @@ fn null() -> Value {
     Value::LightUserData(LightUserData(std::ptr::null_mut()))
 }
 
-fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
-    if depth > MAX_DEPTH {
-        return Err(mlua::Error::runtime(
-            "Cannot serialise, excessive nesting (1001)",
-        ));
-    }
-    match v {
-        Value::Nil => out.extend_from_slice(b"null"),
-        Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
-        Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Integer(n) => out.extend_from_slice(n.to_string().as_bytes()),
-        Value::Number(n) => {
-            if !n.is_finite() {
-                return Err(mlua::Error::runtime(
-                    "Cannot serialise number: must not be NaN or Inf",
-                ));
-            }
-            out.extend_from_slice(shoal_proto::number::fmt_g(*n, 14).as_bytes());
-        }
-        Value::String(s) => string(&s.as_bytes(), out),
-        Value::Table(t) => table(t, out, depth)?,
-        other => {
-            return Err(mlua::Error::runtime(format!(
-                "Cannot serialise {}: type not supported",
-                other.type_name()
-            )))
-        }
-    }
-    Ok(())
+struct Encoder<'a> {
+    out: &'a mut Vec<u8>,
+    max_depth: usize,
+    invalid_numbers: bool,
 }
 
-fn table(t: &Table, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
-    let pairs: Vec<(Value, Value)> = t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
-    let mut max = 0usize;
-    let is_array = !pairs.is_empty()
-        && pairs.iter().all(|(k, _)| {
-            let n = match k {
-                Value::Integer(i) if *i >= 1 => *i as f64,
-                Value::Number(n) if *n >= 1.0 && n.fract() == 0.0 => *n,
-                _ => return false,
-            };
-            max = max.max(n as usize);
-            true
-        })
-        // lua-cjson's sparse-array rule: too many holes make it an error, not an array.
-        && (max <= pairs.len() * 2 || max <= 10);
-    if is_array {
-        out.push(b'[');
-        for i in 1..=max {
-            if i > 1 {
-                out.push(b',');
+impl Encoder<'_> {
+    fn value(&mut self, v: &Value, depth: usize) -> mlua::Result<()> {
+        match v {
+            Value::Nil => self.out.extend_from_slice(b"null"),
+            Value::LightUserData(p) if p.0.is_null() => self.out.extend_from_slice(b"null"),
+            Value::Boolean(b) => self
+                .out
+                .extend_from_slice(if *b { b"true" } else { b"false" }),
+            Value::Integer(n) => self.out.extend_from_slice(n.to_string().as_bytes()),
+            Value::Number(n) => {
+                if !n.is_finite() && !self.invalid_numbers {
+                    return Err(mlua::Error::runtime(
+                        "Cannot serialise number: must not be NaN or Inf",
+                    ));
+                }
+                let text = shoal_proto::number::fmt_g(*n, 14);
+                self.out.extend_from_slice(text.as_bytes());
             }
-            encode(&t.raw_get::<Value>(i)?, out, depth + 1)?;
-        }
-        out.push(b']');
-        return Ok(());
-    }
-    out.push(b'{');
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        match k {
-            Value::String(s) => string(&s.as_bytes(), out),
-            Value::Integer(n) => string(n.to_string().as_bytes(), out),
-            Value::Number(n) => string(shoal_proto::number::fmt_g(*n, 14).as_bytes(), out),
-            _ => {
-                return Err(mlua::Error::runtime(
-                    "Cannot serialise table: table key must be a number or string",
-                ))
+            Value::String(s) => string(&s.as_bytes(), self.out),
+            Value::Table(t) => {
+                if depth + 1 > self.max_depth {
+                    return Err(mlua::Error::runtime(format!(
+                        "Cannot serialise, excessive nesting ({})",
+                        depth + 1
+                    )));
+                }
+                self.table(t, depth + 1)?
+            }
+            other => {
+                return Err(mlua::Error::runtime(format!(
+                    "Cannot serialise {}: type not supported",
+                    other.type_name()
+                )))
             }
         }
-        out.push(b':');
-        encode(v, out, depth + 1)?;
+        Ok(())
     }
-    out.push(b'}');
-    Ok(())
+
+    fn table(&mut self, t: &Table, depth: usize) -> mlua::Result<()> {
+        let pairs: Vec<(Value, Value)> =
+            t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
+        let mut max = 0usize;
+        let is_array = !pairs.is_empty()
+            && pairs.iter().all(|(k, _)| {
+                let n = match k {
+                    Value::Integer(i) if *i >= 1 => *i as f64,
+                    Value::Number(n) if *n >= 1.0 && n.fract() == 0.0 => *n,
+                    _ => return false,
+                };
+                max = max.max(n as usize);
+                true
+            })
+            // lua-cjson's sparse-array rule: too many holes make an object.
+            && (max <= pairs.len() * 2 || max <= 10);
+        if is_array {
+            self.out.push(b'[');
+            for i in 1..=max {
+                if i > 1 {
+                    self.out.push(b',');
+                }
+                self.value(&t.raw_get::<Value>(i)?, depth)?;
+            }
+            self.out.push(b']');
+            return Ok(());
+        }
+        self.out.push(b'{');
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            match k {
+                Value::String(s) => string(&s.as_bytes(), self.out),
+                Value::Integer(n) => string(n.to_string().as_bytes(), self.out),
+                Value::Number(n) => {
+                    string(shoal_proto::number::fmt_g(*n, 14).as_bytes(), self.out)
+                }
+                _ => {
+                    return Err(mlua::Error::runtime(
+                        "Cannot serialise table: table key must be a number or string",
+                    ))
+                }
+            }
+            self.out.push(b':');
+            self.value(v, depth)?;
+        }
+        self.out.push(b'}');
+        Ok(())
+    }
 }
 
 fn string(s: &[u8], out: &mut Vec<u8>) {
@@ -145,6 +217,7 @@ struct Decoder<'a> {
     s: &'a [u8],
     pos: usize,
     lua: &'a Lua,
+    max_depth: usize,
 }
 
 impl Decoder<'_> {
@@ -166,10 +239,10 @@ impl Decoder<'_> {
     }
 
     fn value(&mut self, depth: usize) -> mlua::Result<Value> {
-        if depth > MAX_DEPTH {
+        if depth >= self.max_depth && matches!(self.s.get(self.pos), Some(b'{' | b'[')) {
             return Err(mlua::Error::runtime(format!(
                 "Found too many nested data structures ({}) at character {}",
-                depth,
+                depth + 1,
                 self.pos + 1
             )));
         }

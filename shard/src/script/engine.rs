@@ -345,7 +345,10 @@ pub fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
         }
         Value::Error(e) => {
             let t = lua.create_table()?;
-            t.raw_set("err", format!("ERR {}", root_message(&e)))?;
+            match super::api::raised(&e) {
+                Some(r) => t.raw_set("err", r.0.as_str())?,
+                None => t.raw_set("err", format!("ERR {}", root_message(&e)))?,
+            }
             t
         }
         other => {

@@ -7,7 +7,7 @@
 //! - [`engine`]: the thread that owns the shard's Lua state (created on first use).
 //! - [`api`], `bootstrap.lua`: the `redis` table and the sandbox.
 //! - [`convert`]: Lua ⇄ RESP conversions.
-//! - [`cjson`], [`bit`]: the libraries Redis bundles that scripts use most.
+//! - [`cjson`], [`cmsgpack`], [`bit`]: the libraries Redis bundles.
 //! - [`shebang`], [`sha1`]: script flags and names.
 //!
 //! # Effects, not scripts, reach the AOF
@@ -17,6 +17,7 @@
 pub mod api;
 pub mod bit;
 pub mod cjson;
+pub mod cmsgpack;
 pub mod commands;
 pub mod convert;
 pub mod engine;

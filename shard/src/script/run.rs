@@ -365,6 +365,7 @@ fn script_call(srv: &mut Server, argv: &[Bytes], resp3: bool) -> Vec<u8> {
 fn script_client() -> Client {
     let mut c = Client::new(0, String::new(), String::new(), false, true);
     c.deny_blocking = true;
+    c.script = true;
     c
 }
 
