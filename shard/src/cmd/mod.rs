@@ -243,14 +243,29 @@ fn find(args: &[Bytes]) -> Result<(&'static CommandSpec, Option<Handler>), CmdEr
 }
 
 /// Resolves a command a script calls, with the errors Redis gives scripts.
-pub fn resolve_in_script(
-    args: &[Bytes],
-) -> Result<(&'static CommandSpec, Handler), &'static str> {
+pub fn resolve_in_script(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), &'static str> {
     match find(args) {
         Ok((spec, Some(handler))) if spec.arity_ok(args.len()) => Ok((spec, handler)),
         Ok(_) => Err("ERR Wrong number of args calling Redis command from script"),
+        // A command shoal does not serve, but that Redis keeps from scripts anyway
+        // (CLUSTER RESET …), gets the refusal scripts check for.
+        Err(_) if known_noscript(args) => Err("ERR This Redis command is not allowed from script"),
         Err(_) => Err("ERR Unknown Redis command called from script"),
     }
+}
+
+fn known_noscript(args: &[Bytes]) -> bool {
+    let Some(spec) = args.first().and_then(|name| command::lookup(name)) else {
+        return false;
+    };
+    let spec = match args.get(1) {
+        Some(sub) if !spec.subcommands.is_empty() => match command::lookup_subcommand(spec, sub) {
+            Some(s) => s,
+            None => return false,
+        },
+        _ => spec,
+    };
+    spec.flags.has(shoal_proto::Flags::NOSCRIPT)
 }
 
 pub fn wrong_arity(full_name: &str) -> CmdError {

@@ -33,8 +33,14 @@ fn second(args: &MultiValue) -> mlua::Result<u32> {
 pub fn library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set("tobit", lua.create_function(|_, a: MultiValue| first(&a))?)?;
-    t.set("bnot", lua.create_function(|_, a: MultiValue| Ok(!first(&a)?))?)?;
-    t.set("bswap", lua.create_function(|_, a: MultiValue| Ok(first(&a)?.swap_bytes()))?)?;
+    t.set(
+        "bnot",
+        lua.create_function(|_, a: MultiValue| Ok(!first(&a)?))?,
+    )?;
+    t.set(
+        "bswap",
+        lua.create_function(|_, a: MultiValue| Ok(first(&a)?.swap_bytes()))?,
+    )?;
     type Fold = fn(i32, i32) -> i32;
     let folds: [(&str, Fold); 3] = [
         ("band", |a, b| a & b),
@@ -79,7 +85,11 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
             let n = n.clamp(1, 8) as usize;
             let s = format!("{x:08x}");
             let s = &s[8 - n..];
-            Ok(if upper { s.to_uppercase() } else { s.to_string() })
+            Ok(if upper {
+                s.to_uppercase()
+            } else {
+                s.to_string()
+            })
         })?,
     )?;
     Ok(t)

@@ -30,18 +30,14 @@ local function protect(t)
   return view
 end
 
-local function value(raw)
-  return function(...) return (raw(...)) end
-end
-
 local redis = {}
 redis.call = R.call
 redis.pcall = R.pcall
-redis.sha1hex = value(R.sha1hex)
-redis.log = value(R.log)
-redis.setresp = value(R.setresp)
-redis.set_repl = value(R.set_repl)
-redis.acl_check_cmd = value(R.acl_check_cmd)
+redis.sha1hex = R.sha1hex
+redis.log = R.log
+redis.setresp = R.setresp
+redis.set_repl = R.set_repl
+redis.acl_check_cmd = R.acl_check_cmd
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
@@ -96,12 +92,13 @@ G.xpcall = function(f, h)
     return h(e)
   end)
 end
+-- Raised without a position: in Redis these checks are inside C functions.
 G.setmetatable = function(t, mt)
-  if readonly[t] then error('Attempt to modify a readonly table', 2) end
+  if readonly[t] then error('Attempt to modify a readonly table', 0) end
   return raw_setmetatable(t, mt)
 end
 G.rawset = function(t, k, v)
-  if readonly[t] then error('Attempt to modify a readonly table', 2) end
+  if readonly[t] then error('Attempt to modify a readonly table', 0) end
   return raw_rawset(t, k, v)
 end
 -- Chunks loaded at run time see the same read-only globals; bytecode is refused.

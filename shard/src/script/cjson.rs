@@ -143,8 +143,7 @@ impl Encoder<'_> {
     }
 
     fn table(&mut self, t: &Table, depth: usize) -> mlua::Result<()> {
-        let pairs: Vec<(Value, Value)> =
-            t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
+        let pairs: Vec<(Value, Value)> = t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
         let mut max = 0usize;
         let is_array = !pairs.is_empty()
             && pairs.iter().all(|(k, _)| {
@@ -177,9 +176,7 @@ impl Encoder<'_> {
             match k {
                 Value::String(s) => string(&s.as_bytes(), self.out),
                 Value::Integer(n) => string(n.to_string().as_bytes(), self.out),
-                Value::Number(n) => {
-                    string(shoal_proto::number::fmt_g(*n, 14).as_bytes(), self.out)
-                }
+                Value::Number(n) => string(shoal_proto::number::fmt_g(*n, 14).as_bytes(), self.out),
                 _ => {
                     return Err(mlua::Error::runtime(
                         "Cannot serialise table: table key must be a number or string",

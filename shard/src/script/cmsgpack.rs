@@ -14,9 +14,7 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
         "pack",
         lua.create_function(|lua, args: MultiValue| {
             if args.is_empty() {
-                return Err(mlua::Error::runtime(
-                    "MessagePack pack needs input.",
-                ));
+                return Err(mlua::Error::runtime("MessagePack pack needs input."));
             }
             let mut out = Vec::new();
             for v in args.iter() {
@@ -199,7 +197,10 @@ impl Decoder<'_> {
     }
 
     fn uint(&mut self, n: usize) -> mlua::Result<u64> {
-        Ok(self.take(n)?.iter().fold(0u64, |acc, &b| (acc << 8) | b as u64))
+        Ok(self
+            .take(n)?
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | b as u64))
     }
 
     fn value(&mut self) -> mlua::Result<Value> {

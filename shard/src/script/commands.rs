@@ -94,7 +94,8 @@ fn eval_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], by_sha: bool, ro: bool) -> Cm
         now: ctx.now,
     };
     // Inside EXEC, or while loading, the caller cannot wait: the script runs to its end.
-    let may_yield = !ctx.client.deny_blocking && ctx.client.id != crate::persist::load::LOAD_CLIENT_ID;
+    let may_yield =
+        !ctx.client.deny_blocking && ctx.client.id != crate::persist::load::LOAD_CLIENT_ID;
     match run::start(ctx.srv, inv, ctx.client.proto, may_yield)? {
         Outcome::Done(done) => match done.error {
             // A top-level error goes through the dispatcher, which counts it.

@@ -69,7 +69,10 @@ fn malformed() -> mlua::Error {
 impl<'a> Parser<'a> {
     fn line(&mut self) -> mlua::Result<&'a [u8]> {
         let rest = self.buf.get(self.pos..).ok_or_else(malformed)?;
-        let end = rest.windows(2).position(|w| w == b"\r\n").ok_or_else(malformed)?;
+        let end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(malformed)?;
         self.pos += end + 2;
         Ok(&rest[..end])
     }
@@ -204,9 +207,9 @@ pub fn lua_to_reply(out: &mut Reply, v: &Value, script_resp3: bool) -> Option<St
     let mark = out.len();
     write_value(out, v, script_resp3, 0);
     let written = out.buf.get(mark..).unwrap_or_default();
-    written.strip_prefix(b"-").map(|e| {
-        String::from_utf8_lossy(e.strip_suffix(b"\r\n").unwrap_or(e)).into_owned()
-    })
+    written
+        .strip_prefix(b"-")
+        .map(|e| String::from_utf8_lossy(e.strip_suffix(b"\r\n").unwrap_or(e)).into_owned())
 }
 
 fn write_value(out: &mut Reply, v: &Value, resp3: bool, depth: usize) {
@@ -359,14 +362,22 @@ mod tests {
             to_resp(&lua, "{1,{2,'a'}}", r2, false),
             "*2\r\n:1\r\n*2\r\n:2\r\n$1\r\na\r\n"
         );
-        assert_eq!(to_resp(&lua, "{err='E x\\r\\ny'}", r2, false), "-E x  y\r\n");
+        assert_eq!(
+            to_resp(&lua, "{err='E x\\r\\ny'}", r2, false),
+            "-E x  y\r\n"
+        );
         assert_eq!(to_resp(&lua, "{ok='fine'}", r2, false), "+fine\r\n");
         assert_eq!(to_resp(&lua, "{double=1.5}", r2, false), "$3\r\n1.5\r\n");
         assert_eq!(
             to_resp(&lua, "{map={a=1}}", Protocol::Resp3, false),
             "%1\r\n$1\r\na\r\n:1\r\n"
         );
-        let cyclic = to_resp(&lua, "(function() local t = {} t[1] = t return t end)()", r2, false);
+        let cyclic = to_resp(
+            &lua,
+            "(function() local t = {} t[1] = t return t end)()",
+            r2,
+            false,
+        );
         assert!(cyclic.contains("-ERR reached lua stack limit\r\n"));
     }
 
@@ -393,7 +404,10 @@ mod tests {
         check(",2.5\r\n", "v.double == 2.5");
         check("#t\r\n", "v == true");
         check("(123\r\n", "v.big_number == '123'");
-        check("=7\r\ntxt:abc\r\n", "v.verbatim_string.format == 'txt' and v.verbatim_string.string == 'abc'");
+        check(
+            "=7\r\ntxt:abc\r\n",
+            "v.verbatim_string.format == 'txt' and v.verbatim_string.string == 'abc'",
+        );
         check("|1\r\n$1\r\na\r\n$1\r\nb\r\n:5\r\n", "v == 5");
         assert!(reply_to_lua(&lua, b"*2\r\n:1\r\n").is_err());
     }
@@ -408,7 +422,10 @@ mod tests {
     #[test]
     fn arguments_use_17_digits() {
         assert_eq!(arg_bytes(&Value::Number(1.0)), Some(b"1".to_vec()));
-        assert_eq!(arg_bytes(&Value::Number(0.1)), Some(b"0.10000000000000001".to_vec()));
+        assert_eq!(
+            arg_bytes(&Value::Number(0.1)),
+            Some(b"0.10000000000000001".to_vec())
+        );
         assert_eq!(arg_bytes(&Value::Boolean(true)), None);
     }
 }

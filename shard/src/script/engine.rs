@@ -36,7 +36,11 @@ pub enum Job {
         caller: Protocol,
     },
     /// Compiles a script without running it (SCRIPT LOAD).
-    Load { sha: String, body: Bytes, skip: usize },
+    Load {
+        sha: String,
+        body: Bytes,
+        skip: usize,
+    },
     /// The reply to the running script's last `Event::Call`.
     CallReply(Vec<u8>),
     /// Forgets every script: a new Lua state (SCRIPT FLUSH).
@@ -163,9 +167,7 @@ impl Engine {
             HookTriggers::new().every_nth_instruction(100_000),
             move |_, _| {
                 if kill.load(Ordering::Relaxed) {
-                    Err(mlua::Error::runtime(
-                        "Script killed by user with SCRIPT KILL...",
-                    ))
+                    Err(super::api::killed_error())
                 } else {
                     Ok(VmState::Continue)
                 }
