@@ -270,7 +270,10 @@ fn script_effects_survive_a_restart() {
     assert_eq!(one, Reply::Int(1));
     // The name of the script just run, known to the cache before the restart.
     let sha = "13d59bf45c06b30ad517603a2a8c76adfac50db3";
-    assert_eq!(c.cmd(&["SCRIPT", "EXISTS", sha]), Reply::Array(vec![Reply::Int(1)]));
+    assert_eq!(
+        c.cmd(&["SCRIPT", "EXISTS", sha]),
+        Reply::Array(vec![Reply::Int(1)])
+    );
     shard.restart();
     let mut c = shard.client();
     assert_eq!(c.cmd(&["GET", "k"]), Reply::Bulk(b"v".to_vec()));

@@ -142,21 +142,23 @@ impl Encoder<'_> {
         Ok(())
     }
 
+    /// Walked twice (shape, then contents) rather than collected: Lua values are
+    /// references held on a stack of limited size.
     fn table(&mut self, t: &Table, depth: usize) -> mlua::Result<()> {
-        let pairs: Vec<(Value, Value)> = t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
         let mut max = 0usize;
-        let is_array = !pairs.is_empty()
-            && pairs.iter().all(|(k, _)| {
-                let n = match k {
-                    Value::Integer(i) if *i >= 1 => *i as f64,
-                    Value::Number(n) if *n >= 1.0 && n.fract() == 0.0 => *n,
-                    _ => return false,
-                };
-                max = max.max(n as usize);
-                true
-            })
-            // lua-cjson's sparse-array rule: too many holes make an object.
-            && (max <= pairs.len() * 2 || max <= 10);
+        let mut count = 0usize;
+        let mut numeric = true;
+        for pair in t.pairs::<Value, Value>() {
+            let (k, _) = pair?;
+            count += 1;
+            match k {
+                Value::Integer(i) if i >= 1 => max = max.max(i as usize),
+                Value::Number(n) if n >= 1.0 && n.fract() == 0.0 => max = max.max(n as usize),
+                _ => numeric = false,
+            }
+        }
+        // lua-cjson's sparse-array rule: too many holes make an object.
+        let is_array = count > 0 && numeric && (max <= count * 2 || max <= 10);
         if is_array {
             self.out.push(b'[');
             for i in 1..=max {
@@ -169,11 +171,12 @@ impl Encoder<'_> {
             return Ok(());
         }
         self.out.push(b'{');
-        for (i, (k, v)) in pairs.iter().enumerate() {
+        for (i, pair) in t.pairs::<Value, Value>().enumerate() {
+            let (k, v) = pair?;
             if i > 0 {
                 self.out.push(b',');
             }
-            match k {
+            match &k {
                 Value::String(s) => string(&s.as_bytes(), self.out),
                 Value::Integer(n) => string(n.to_string().as_bytes(), self.out),
                 Value::Number(n) => string(shoal_proto::number::fmt_g(*n, 14).as_bytes(), self.out),
@@ -184,7 +187,7 @@ impl Encoder<'_> {
                 }
             }
             self.out.push(b':');
-            self.value(v, depth)?;
+            self.value(&v, depth)?;
         }
         self.out.push(b'}');
         Ok(())

@@ -126,30 +126,32 @@ fn header(out: &mut Vec<u8>, n: usize, fix: u8, b16: u8, b32: u8) {
     }
 }
 
+/// Lua values are references held on a stack of limited size, so a table is walked
+/// twice (shape, then contents) rather than collected.
 fn table(t: &Table, out: &mut Vec<u8>, level: usize) -> mlua::Result<()> {
-    let pairs: Vec<(Value, Value)> = t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
     let mut max = 0f64;
-    let is_array = pairs.iter().all(|(k, _)| match k {
-        Value::Integer(i) if *i > 0 => {
-            max = max.max(*i as f64);
-            true
+    let mut count = 0usize;
+    let mut is_array = true;
+    for pair in t.pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        count += 1;
+        match k {
+            Value::Integer(i) if i > 0 => max = max.max(i as f64),
+            Value::Number(n) if n > 0.0 && n.fract() == 0.0 => max = max.max(n),
+            _ => is_array = false,
         }
-        Value::Number(n) if *n > 0.0 && n.fract() == 0.0 => {
-            max = max.max(*n);
-            true
-        }
-        _ => false,
-    }) && max == pairs.len() as f64;
-    if is_array {
-        header(out, pairs.len(), 0x90, 0xdc, 0xdd);
-        for i in 1..=pairs.len() {
+    }
+    if is_array && max == count as f64 {
+        header(out, count, 0x90, 0xdc, 0xdd);
+        for i in 1..=count {
             encode(&t.raw_get::<Value>(i)?, out, level + 1)?;
         }
     } else {
-        header(out, pairs.len(), 0x80, 0xde, 0xdf);
-        for (k, v) in &pairs {
-            encode(k, out, level + 1)?;
-            encode(v, out, level + 1)?;
+        header(out, count, 0x80, 0xde, 0xdf);
+        for pair in t.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            encode(&k, out, level + 1)?;
+            encode(&v, out, level + 1)?;
         }
     }
     Ok(())

@@ -287,38 +287,31 @@ fn write_table(out: &mut Reply, t: &Table, resp3: bool, depth: usize) {
             return;
         }
     }
+    // Lua values are references held on a stack of limited size, so big tables are
+    // counted in one pass and written in a second rather than collected.
     if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
-        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
-        out.map(pairs.len());
-        for (k, v) in &pairs {
-            write_value(out, k, resp3, depth + 1);
-            write_value(out, v, resp3, depth + 1);
+        out.map(m.pairs::<Value, Value>().count());
+        for (k, v) in m.pairs::<Value, Value>().filter_map(Result::ok) {
+            write_value(out, &k, resp3, depth + 1);
+            write_value(out, &v, resp3, depth + 1);
         }
         return;
     }
     if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
-        let keys: Vec<Value> = s
-            .pairs::<Value, Value>()
-            .filter_map(|kv| kv.ok().map(|(k, _)| k))
-            .collect();
-        out.set(keys.len());
-        for k in &keys {
-            write_value(out, k, resp3, depth + 1);
+        out.set(s.pairs::<Value, Value>().count());
+        for (k, _) in s.pairs::<Value, Value>().filter_map(Result::ok) {
+            write_value(out, &k, resp3, depth + 1);
         }
         return;
     }
-    let mut items = Vec::new();
-    let mut i = 1;
-    loop {
-        match t.raw_get::<Value>(i) {
-            Ok(Value::Nil) | Err(_) => break,
-            Ok(v) => items.push(v),
-        }
-        i += 1;
+    let mut len = 0;
+    while matches!(t.raw_get::<Value>(len + 1), Ok(v) if !v.is_nil()) {
+        len += 1;
     }
-    out.array(items.len());
-    for v in &items {
-        write_value(out, v, resp3, depth + 1);
+    out.array(len);
+    for i in 1..=len {
+        let v = t.raw_get::<Value>(i).unwrap_or(Value::Nil);
+        write_value(out, &v, resp3, depth + 1);
     }
 }
 
