@@ -365,13 +365,24 @@ mod tests {
             to_resp(&lua, "{map={a=1}}", Protocol::Resp3, false),
             "%1\r\n$1\r\na\r\n:1\r\n"
         );
-        let cyclic = to_resp(
-            &lua,
-            "(function() local t = {} t[1] = t return t end)()",
-            r2,
-            false,
-        );
-        assert!(cyclic.contains("-ERR reached lua stack limit\r\n"));
+    }
+
+    #[test]
+    fn a_table_that_contains_itself_stops_at_the_depth_limit() {
+        // The engine thread has a big stack for this; a test thread does not.
+        let run = || {
+            let lua = Lua::new();
+            let code = "(function() local t = {} t[1] = t return t end)()";
+            to_resp(&lua, code, Protocol::Resp2, false)
+        };
+        let cyclic = std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(run)
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(cyclic.ends_with("-ERR reached lua stack limit\r\n"));
+        assert_eq!(cyclic.matches("*1\r\n").count(), MAX_DEPTH + 1);
     }
 
     #[test]
