@@ -123,7 +123,7 @@ pub fn raw_functions(lua: &Lua, calls: Calls) -> mlua::Result<Table> {
             }
             let level = match args.front() {
                 Some(Value::Number(n)) => *n as i64,
-                Some(Value::Integer(n)) => *n as i64,
+                Some(Value::Integer(n)) => *n,
                 Some(Value::String(s)) => {
                     match s.to_str().ok().and_then(|s| s.trim().parse::<f64>().ok()) {
                         Some(n) => n as i64,
@@ -233,7 +233,7 @@ fn version_num(v: &str) -> i64 {
 fn number(v: &Value) -> i64 {
     match v {
         Value::Number(n) => *n as i64,
-        Value::Integer(n) => *n as i64,
+        Value::Integer(n) => *n,
         Value::String(s) => s
             .to_str()
             .ok()

@@ -47,7 +47,7 @@ pub fn library(lua: &Lua) -> mlua::Result<Table> {
 fn encode(v: &Value, out: &mut Vec<u8>, level: usize) -> mlua::Result<()> {
     match v {
         Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
-        Value::Integer(n) => int(*n as i64, out),
+        Value::Integer(n) => int(*n, out),
         Value::Number(n) => {
             if n.is_finite() && *n == (*n as i64) as f64 {
                 int(*n as i64, out);

@@ -19,6 +19,7 @@ const MAX_DEPTH: usize = 1000;
 /// The text of a script error as Redis puts it in an `err` field: a leading `-CODE` is
 /// kept as the code, a message without one gets `ERR`; surrounding CR/LF are trimmed.
 pub fn error_text(raw: &[u8]) -> Vec<u8> {
+    let raw = c_string(raw);
     let (code, msg): (&[u8], &[u8]) = match raw.strip_prefix(b"-") {
         Some(rest) => match rest.iter().position(|&b| b == b' ') {
             Some(sp) => (&rest[..sp], &rest[sp + 1..]),
@@ -32,6 +33,20 @@ pub fn error_text(raw: &[u8]) -> Vec<u8> {
     out.push(b' ');
     out.extend_from_slice(msg);
     out
+}
+
+/// Redis handles status and error texts as C strings: they end at the first NUL.
+fn c_string(s: &[u8]) -> &[u8] {
+    s.iter().position(|&b| b == 0).map_or(s, |nul| &s[..nul])
+}
+
+/// A status or error line with its bytes as they are, CR and LF made spaces.
+fn line(out: &mut Reply, prefix: u8, text: &[u8]) {
+    out.raw(&[prefix]);
+    for &b in text {
+        out.raw(&[if b == b'\r' || b == b'\n' { b' ' } else { b }]);
+    }
+    out.raw(b"\r\n");
 }
 
 fn trim_crlf(mut s: &[u8]) -> &[u8] {
@@ -228,27 +243,31 @@ fn write_value(out: &mut Reply, v: &Value, resp3: bool, depth: usize) {
                 out.null();
             }
         }
-        Value::Integer(n) => out.int(*n as i64),
+        Value::Integer(n) => out.int(*n),
         Value::Number(n) => out.int(lua_number_to_i64(*n)),
         Value::Table(t) => write_table(out, t, resp3, depth),
         _ => out.null(),
     }
 }
 
-/// C's `(long long)` cast of a double, made total: NaN is 0 and out-of-range values
-/// saturate.
+/// C's `(long long)` cast of a double as x86-64 performs it: a value out of range (or
+/// NaN) becomes the minimum, which is what Redis replies for it.
 pub fn lua_number_to_i64(n: f64) -> i64 {
-    n as i64
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if n.is_nan() || !(-LIMIT..LIMIT).contains(&n) {
+        i64::MIN
+    } else {
+        n as i64
+    }
 }
 
 fn write_table(out: &mut Reply, t: &Table, resp3: bool, depth: usize) {
     if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-        out.error(&String::from_utf8_lossy(&e.as_bytes()));
+        line(out, b'-', c_string(&e.as_bytes()));
         return;
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
-        let text = String::from_utf8_lossy(&s.as_bytes()).replace(['\r', '\n'], " ");
-        out.simple(&text);
+        line(out, b'+', c_string(&s.as_bytes()));
         return;
     }
     if let Ok(Value::Number(d)) = t.raw_get::<Value>("double") {
@@ -421,6 +440,9 @@ mod tests {
         assert_eq!(error_text(b"-MY code here"), b"MY code here".to_vec());
         assert_eq!(error_text(b"plain\r\n"), b"ERR plain".to_vec());
         assert_eq!(error_text(b"-ALONE"), b"ERR ALONE".to_vec());
+        assert_eq!(error_text(b"-\x00\xff x"), b"ERR ".to_vec());
+        assert_eq!(lua_number_to_i64(9.3e18), i64::MIN);
+        assert_eq!(lua_number_to_i64(-3.99), -3);
     }
 
     #[test]
