@@ -244,6 +244,11 @@ pub fn unblock(srv: &mut Server, id: u64, error: bool) -> bool {
 /// they blocked; a served BLMOVE may make its destination ready in turn, so this loops
 /// until nothing is left (Redis's `handleClientsBlockedOnKeys`).
 pub fn handle_ready(srv: &mut Server) {
+    // Serving a waiter runs its command; never in the middle of a script, which must
+    // look atomic. The script's connection serves them when it ends.
+    if srv.scripts.running.is_some() {
+        return;
+    }
     while !srv.blocking.ready.is_empty() {
         let keys = std::mem::take(&mut srv.blocking.ready);
         srv.blocking.ready_set.clear();

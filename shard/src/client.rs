@@ -51,6 +51,10 @@ pub struct Client {
     pub reply_skip: bool,
     /// CLIENT NO-EVICT ON.
     pub no_evict: bool,
+    /// This client's script turned busy; the connection awaits its end (`script::run`).
+    pub script_wait: bool,
+    /// The client scripts run their commands as.
+    pub script: bool,
 }
 
 impl Client {
@@ -83,6 +87,8 @@ impl Client {
             reply_skip_next: false,
             reply_skip: false,
             no_evict: false,
+            script_wait: false,
+            script: false,
         }
     }
 

@@ -60,13 +60,14 @@ pub async fn serve<S>(
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = Reply::default();
     loop {
-        let (close, blocked) = {
+        let (close, blocked, scripting) = {
             let mut srv = shared.borrow_mut();
             let mut client = client_rc.borrow_mut();
             if client.killed {
                 break;
             }
             let mut blocked = false;
+            let mut scripting = false;
             loop {
                 parser.auth_required = !client.authenticated;
                 parser.max_bulk_len = srv.config.proto_max_bulk_len as usize;
@@ -92,6 +93,11 @@ pub async fn serve<S>(
                             blocked = true;
                             break;
                         }
+                        // A busy script: its reply comes once the rest of it has run.
+                        if client.script_wait {
+                            scripting = true;
+                            break;
+                        }
                         if client.close_after_reply || client.killed {
                             break;
                         }
@@ -112,6 +118,7 @@ pub async fn serve<S>(
             (
                 client.close_after_reply || client.killed || over_limit || outbox.overflowed(),
                 blocked,
+                scripting,
             )
         };
         if !durable_gate(&shared, &mut stream).await {
@@ -122,6 +129,20 @@ pub async fn serve<S>(
         }
         if close {
             break;
+        }
+        if scripting {
+            let done = crate::script::run::finish(&shared).await;
+            let mut srv = shared.borrow_mut();
+            let mut client = client_rc.borrow_mut();
+            client.script_wait = false;
+            if let Some(text) = &done.error {
+                srv.stats.count_error(text);
+            }
+            if !client.reply_off {
+                out.buf.extend_from_slice(&done.reply);
+            }
+            // Back to the top: the reply goes out with whatever the client pipelined.
+            continue;
         }
         if blocked {
             match wait_unblocked(&shared, &client_rc, id, &mut stream, &mut inbuf, &kill).await {

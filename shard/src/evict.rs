@@ -55,6 +55,9 @@ pub struct Evictor {
     meter: Meter,
     /// A run stopped on its time budget while still over the limit.
     pub pending: bool,
+    /// The last command found memory over the limit with nothing left to evict (Redis's
+    /// `pre_command_oom_state`); scripts check it for their first write.
+    pub pre_command_oom: bool,
 }
 
 /// The figure `used_memory` would show, kept cheap (see the module notes).

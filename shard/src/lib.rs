@@ -13,6 +13,7 @@
 //! - [`glob`]: Redis's glob matching.
 //! - [`notify`]: keyspace notifications (`notify-keyspace-events`).
 //! - [`rdb`]: the RDB serialization of single values (DUMP, RESTORE).
+//! - [`script`]: Lua scripting (EVAL, SCRIPT), run on a thread of its own.
 //! - [`persist`]: the shard's use of the AOF: loading, propagation, rewrites, reply gating.
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
@@ -32,6 +33,7 @@ pub mod notify;
 pub mod persist;
 pub mod pubsub;
 pub mod rdb;
+pub mod script;
 pub mod server;
 pub mod state;
 

@@ -293,14 +293,17 @@ async fn cron(shared: Rc<RefCell<Server>>) {
         if srv.config.timeout > 0 {
             close_idle_clients(srv);
         }
-        if srv.db.active_expire_enabled {
+        // Nothing may change the keyspace while a (busy) script runs, and a rewrite
+        // must not split its effects from their MULTI.
+        let scripting = srv.scripts.running.is_some();
+        if srv.db.active_expire_enabled && !scripting {
             crate::notify::arm(srv);
             srv.db.active_expire_cycle(now, period / 4, &mut srv.rng);
             crate::cmd::after_expiry(srv);
             crate::notify::publish_pending(srv);
         }
         // Eviction a command's budget cut short, or a lowered `maxmemory`, goes on here.
-        if srv.config.maxmemory > 0 {
+        if srv.config.maxmemory > 0 && !scripting {
             crate::notify::arm(srv);
             crate::evict::perform(srv);
             crate::notify::publish_pending(srv);
@@ -312,7 +315,9 @@ async fn cron(shared: Rc<RefCell<Server>>) {
             }
             aof.flush();
         }
-        crate::persist::rewrite::cron(srv);
+        if !scripting {
+            crate::persist::rewrite::cron(srv);
+        }
     }
 }
 

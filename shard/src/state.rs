@@ -149,6 +149,8 @@ pub struct Server {
     pub persist: crate::persist::Persist,
     /// `maxmemory` enforcement: the eviction pool and the memory meter.
     pub evict: crate::evict::Evictor,
+    /// The script cache, the Lua engine and the running script.
+    pub scripts: crate::script::Scripts,
 }
 
 impl Server {
@@ -176,6 +178,7 @@ impl Server {
             pubsub: Default::default(),
             persist: Default::default(),
             evict: Default::default(),
+            scripts: Default::default(),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! streams, and `SHOAL_BIN=<path>` runs them against another build (for example a
 //! family's branch before it is merged).
 
-use shoal_tests::diff::{self, hash, keys, list, set, strings, zset, Cmd, Gen, Peer};
+use shoal_tests::diff::{self, hash, keys, list, script, set, strings, zset, Cmd, Gen, Peer};
 
 type Family = (&'static str, &'static [&'static str], fn(&mut Gen) -> Cmd);
 
@@ -20,6 +20,7 @@ const FAMILIES: &[Family] = &[
     ("sets", set::KEYS, set::command),
     ("zsets", zset::KEYS, zset::command),
     ("mixed", MIXED_KEYS, mixed),
+    ("scripts", script::KEYS, script::command),
 ];
 
 /// Runs a family's stream and fails with the report if anything differed.
@@ -167,4 +168,9 @@ fn through_proxy() {
     }
     assert!(total >= 20_000, "only {total} commands sent");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn scripts() {
+    check("scripts", 2_000);
 }

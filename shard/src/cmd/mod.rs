@@ -164,6 +164,7 @@ static FAMILIES: &[&[(&str, Handler)]] = &[
     stream::COMMANDS,
     strings::COMMANDS,
     zset::COMMANDS,
+    crate::script::commands::COMMANDS,
 ];
 
 fn families() -> &'static [&'static [(&'static str, Handler)]] {
@@ -247,6 +248,32 @@ fn find(args: &[Bytes]) -> Result<(&'static CommandSpec, Option<Handler>), CmdEr
             spec.name.to_ascii_uppercase()
         ))),
     }
+}
+
+/// Resolves a command a script calls, with the errors Redis gives scripts.
+pub fn resolve_in_script(args: &[Bytes]) -> Result<(&'static CommandSpec, Handler), &'static str> {
+    match find(args) {
+        Ok((spec, Some(handler))) if spec.arity_ok(args.len()) => Ok((spec, handler)),
+        Ok(_) => Err("ERR Wrong number of args calling Redis command from script"),
+        // A command shoal does not serve, but that Redis keeps from scripts anyway
+        // (CLUSTER RESET …), gets the refusal scripts check for.
+        Err(_) if known_noscript(args) => Err("ERR This Redis command is not allowed from script"),
+        Err(_) => Err("ERR Unknown Redis command called from script"),
+    }
+}
+
+fn known_noscript(args: &[Bytes]) -> bool {
+    let Some(spec) = args.first().and_then(|name| command::lookup(name)) else {
+        return false;
+    };
+    let spec = match args.get(1) {
+        Some(sub) if !spec.subcommands.is_empty() => match command::lookup_subcommand(spec, sub) {
+            Some(s) => s,
+            None => return false,
+        },
+        _ => spec,
+    };
+    spec.flags.has(shoal_proto::Flags::NOSCRIPT)
 }
 
 pub fn wrong_arity(full_name: &str) -> CmdError {
@@ -354,12 +381,17 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
         reject(srv, client, out, args, Some(spec), &e);
         return;
     }
-    if srv.config.maxmemory > 0
-        && client.id != crate::persist::load::LOAD_CLIENT_ID
-        && crate::evict::perform(srv) == crate::evict::Outcome::Fail
-        && refused_on_oom(client, spec)
-    {
-        let e = CmdError::Static(crate::evict::OOM);
+    if srv.config.maxmemory > 0 && client.id != crate::persist::load::LOAD_CLIENT_ID {
+        let oom = crate::evict::perform(srv) == crate::evict::Outcome::Fail;
+        srv.evict.pre_command_oom = oom;
+        if oom && refused_on_oom(client, spec) {
+            let e = CmdError::Static(crate::evict::OOM);
+            reject(srv, client, out, args, Some(spec), &e);
+            return;
+        }
+    }
+    if srv.scripts.busy && !spec.flags.has(shoal_proto::Flags::ALLOW_BUSY) {
+        let e = CmdError::Static(crate::script::run::BUSY);
         reject(srv, client, out, args, Some(spec), &e);
         return;
     }

@@ -5,7 +5,7 @@
 //! - [`gen`]: [`Gen`], the seeded source of keys, values and argument shapes (valid and
 //!   invalid) that every family draws from.
 //! - one generator module per command family ([`strings`], [`keys`], [`hash`],
-//!   [`list`], [`set`], [`zset`]); each exposes `command(&mut Gen) -> Cmd`. A new
+//!   [`list`], [`set`], [`zset`], [`script`]); each exposes `command(&mut Gen) -> Cmd`. A new
 //!   family adds a module here and a test in `tests/differential.rs`.
 //! - [`compare`]: how two replies are compared ([`Cmp`]): byte for byte, except what
 //!   Redis itself leaves unordered, random or time-dependent.
@@ -27,6 +27,7 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod runner;
+pub mod script;
 pub mod set;
 pub mod state;
 pub mod strings;

@@ -172,6 +172,13 @@ pub fn xreadgroup(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
 }
 
 fn read(ctx: &mut Ctx<'_>, argv: &[Bytes], a: ReadArgs) -> CmdResult {
+    // Blocking is meaningless in a script; Redis says so rather than answering at once.
+    if ctx.client.script && a.block_ms.is_some() {
+        return Err(CmdError::Owned(format!(
+            "ERR {} command is not allowed with BLOCK option from scripts",
+            String::from_utf8_lossy(&argv[0])
+        )));
+    }
     let now = ctx.now;
     // Resolve every ID first: a bad one fails the whole command before anything is read.
     let mut after: Vec<StreamId> = Vec::with_capacity(a.keys.len().min(1024));
