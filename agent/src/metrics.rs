@@ -121,7 +121,10 @@ impl Metrics {
                 .collect::<prometheus::Result<_>>()?,
             proxy_clients: {
                 let g = IntGaugeVec::new(
-                    Opts::new("shoal_proxy_connected_clients", "Clients connected to the proxy."),
+                    Opts::new(
+                        "shoal_proxy_connected_clients",
+                        "Clients connected to the proxy.",
+                    ),
                     &["database"],
                 )?;
                 r.register(Box::new(g.clone()))?;

@@ -128,7 +128,12 @@ mod tests {
         for f in frames {
             let mut buf = f.to_vec();
             buf.extend_from_slice(b"+NEXT\r\n");
-            assert_eq!(reply_len(&buf), Ok(Some(f.len())), "{:?}", String::from_utf8_lossy(f));
+            assert_eq!(
+                reply_len(&buf),
+                Ok(Some(f.len())),
+                "{:?}",
+                String::from_utf8_lossy(f)
+            );
             for cut in 0..f.len() {
                 assert_eq!(reply_len(&f[..cut]), Ok(None), "cut {cut} of {f:?}");
             }
@@ -139,6 +144,9 @@ mod tests {
     fn garbage_is_an_error() {
         assert_eq!(reply_len(b"?\r\n"), Err(ReplyError { at: 0 }));
         assert_eq!(reply_len(b"*1\r\n$x\r\n"), Err(ReplyError { at: 4 }));
-        assert_eq!(reply_len(b"$99999999999999999999\r\n"), Err(ReplyError { at: 0 }));
+        assert_eq!(
+            reply_len(b"$99999999999999999999\r\n"),
+            Err(ReplyError { at: 0 })
+        );
     }
 }

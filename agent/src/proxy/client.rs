@@ -243,11 +243,20 @@ impl Client {
         if self.subscribed && self.proto == Protocol::Resp2 {
             let allowed = matches!(
                 special,
-                Some(Special::Ping | Special::Subscribe | Special::Unsubscribe | Special::Quit | Special::Reset)
+                Some(
+                    Special::Ping
+                        | Special::Subscribe
+                        | Special::Unsubscribe
+                        | Special::Quit
+                        | Special::Reset
+                )
             );
             if !allowed {
                 let name = spec.map_or_else(
-                    || String::from_utf8_lossy(args.first().copied().unwrap_or_default()).into_owned(),
+                    || {
+                        String::from_utf8_lossy(args.first().copied().unwrap_or_default())
+                            .into_owned()
+                    },
                     |s| s.name.to_string(),
                 );
                 self.error(&format!(
@@ -259,7 +268,14 @@ impl Client {
         if self.multi.is_some()
             && !matches!(
                 special,
-                Some(Special::Exec | Special::Discard | Special::Multi | Special::Watch | Special::Quit | Special::Reset)
+                Some(
+                    Special::Exec
+                        | Special::Discard
+                        | Special::Multi
+                        | Special::Watch
+                        | Special::Quit
+                        | Special::Reset
+                )
             )
         {
             self.queue(spec, frame, args);
@@ -279,8 +295,12 @@ impl Client {
 
     fn forward(&self, shard: usize, frame: &[u8]) {
         let seq = self.replies.reserve();
-        let Some(up) = self.ctx.upstream(&self.db, shard, self.proto == Protocol::Resp3) else {
-            self.replies.fill(seq, super::upstream::tryagain(&self.db, shard));
+        let Some(up) = self
+            .ctx
+            .upstream(&self.db, shard, self.proto == Protocol::Resp3)
+        else {
+            self.replies
+                .fill(seq, super::upstream::tryagain(&self.db, shard));
             return;
         };
         let w = Waiter {
@@ -407,8 +427,13 @@ impl Client {
         // One contiguous run on the shared pipeline: the shard executes a connection's
         // requests in order, so no other client's command can land inside the block.
         let seq = self.replies.reserve();
-        let Some(up) = self.ctx.upstream(&self.db, shard, self.proto == Protocol::Resp3) else {
-            return self.replies.fill(seq, super::upstream::tryagain(&self.db, shard));
+        let Some(up) = self
+            .ctx
+            .upstream(&self.db, shard, self.proto == Protocol::Resp3)
+        else {
+            return self
+                .replies
+                .fill(seq, super::upstream::tryagain(&self.db, shard));
         };
         let n = m.count + 2;
         let mut waiters = Vec::with_capacity(n);
@@ -434,7 +459,9 @@ impl Client {
         let slot = if self.db.shards() == 1 {
             0
         } else {
-            let Some(spec) = route::resolve(args) else { return };
+            let Some(spec) = route::resolve(args) else {
+                return;
+            };
             match route::key_slot(&self.db, spec, args) {
                 KeySlot::One(s) => s,
                 _ => return self.ready(Bytes::from_static(CROSSSLOT)),
@@ -470,7 +497,11 @@ impl Client {
     async fn local(&mut self, s: Special, frame: &[u8], args: &[&[u8]]) {
         let mut out = self.reply();
         match s {
-            Special::Ping => local::ping(args, self.subscribed && self.proto == Protocol::Resp2, &mut out),
+            Special::Ping => local::ping(
+                args,
+                self.subscribed && self.proto == Protocol::Resp2,
+                &mut out,
+            ),
             Special::Echo => match args {
                 [_, m] => out.bulk(m),
                 _ => out.error(&local::wrong_arity("echo")),
@@ -482,7 +513,14 @@ impl Client {
                 }
             }
             Special::Hello => {
-                let now = local::hello(&self.db, &self.meta, args, self.proto, self.authed, &mut out);
+                let now = local::hello(
+                    &self.db,
+                    &self.meta,
+                    args,
+                    self.proto,
+                    self.authed,
+                    &mut out,
+                );
                 self.authed = now.authed;
                 self.set_proto(now.proto);
             }
@@ -536,10 +574,19 @@ impl Client {
             }
             Special::Subscribe => {
                 if args.len() < 2 {
-                    out.error(&local::wrong_arity(&String::from_utf8_lossy(args[0]).to_ascii_lowercase()));
+                    out.error(&local::wrong_arity(
+                        &String::from_utf8_lossy(args[0]).to_ascii_lowercase(),
+                    ));
                 } else {
                     let cmd = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
-                    pubsub::subscribe(&self.db, self.meta.id, &self.push, &cmd, &args[1..], &mut out);
+                    pubsub::subscribe(
+                        &self.db,
+                        self.meta.id,
+                        &self.push,
+                        &cmd,
+                        &args[1..],
+                        &mut out,
+                    );
                 }
                 self.subscribed = pubsub::is_subscribed(&self.db, self.meta.id);
             }
@@ -554,11 +601,15 @@ impl Client {
                     let n = pubsub::publish(&self.db, shard_kind, ch, msg);
                     out.int(n as i64);
                 }
-                _ => out.error(&local::wrong_arity(&String::from_utf8_lossy(args[0]).to_ascii_lowercase())),
+                _ => out.error(&local::wrong_arity(
+                    &String::from_utf8_lossy(args[0]).to_ascii_lowercase(),
+                )),
             },
             Special::PubSub => {
                 if !pubsub::pubsub_command(&self.db, args, &mut out) {
-                    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
+                    let sub = args
+                        .get(1)
+                        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
                     match sub {
                         None => out.error(&local::wrong_arity("pubsub")),
                         Some(s) => out.error(&format!(
@@ -569,7 +620,11 @@ impl Client {
             }
             // The agent's CLUSTER answers plug in here.
             Special::Cluster => out.error("ERR This instance has cluster support disabled"),
-            Special::Blocking | Special::BlockOption | Special::Wait | Special::Split | Special::FanOut => {
+            Special::Blocking
+            | Special::BlockOption
+            | Special::Wait
+            | Special::Split
+            | Special::FanOut => {
                 // Routed before reaching here; answer as the shard would.
                 return self.forward(0, frame);
             }

@@ -203,7 +203,9 @@ pub fn hello(
 
 fn set_name(meta: &ClientMeta, name: &[u8]) -> Result<(), String> {
     if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
-        return Err("ERR Client names cannot contain spaces, newlines or special characters.".into());
+        return Err(
+            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+        );
     }
     meta.set_name((!name.is_empty()).then(|| String::from_utf8_lossy(name).into_owned()));
     Ok(())
@@ -232,7 +234,13 @@ pub fn client(
         return outcome;
     };
     let sub_l = sub.to_ascii_lowercase();
-    let arity = |n: usize, exact: bool| if exact { args.len() == n } else { args.len() >= n };
+    let arity = |n: usize, exact: bool| {
+        if exact {
+            args.len() == n
+        } else {
+            args.len() >= n
+        }
+    };
     match sub_l.as_slice() {
         b"id" if arity(2, true) => out.int(me.id as i64),
         b"getname" if arity(2, true) => match me.name() {
@@ -370,15 +378,20 @@ pub fn client(
         b"help" => {
             let lines: &[&str] = &[
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ID", "    Return the ID of the current connection.",
-                "INFO", "    Return information about the current client connection.",
-                "GETNAME", "    Return the name of the current connection.",
+                "ID",
+                "    Return the ID of the current connection.",
+                "INFO",
+                "    Return information about the current client connection.",
+                "GETNAME",
+                "    Return the name of the current connection.",
                 "KILL <ip:port>|<option> <value> [<option> <value> [...]]",
                 "    Kill connections.",
                 "LIST [TYPE <type>] [ID <id> [<id> ...]]",
                 "    Return information about client connections.",
-                "SETNAME <name>", "    Assign the name <name> to the current connection.",
-                "HELP", "    Print this help.",
+                "SETNAME <name>",
+                "    Assign the name <name> to the current connection.",
+                "HELP",
+                "    Print this help.",
             ];
             out.array(lines.len());
             for l in lines {

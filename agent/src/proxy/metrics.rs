@@ -147,7 +147,15 @@ fn render(threads: &[Arc<ThreadStats>], dbs: &[String], out: &mut String) {
             "shoal_proxy_command_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
             e.count
         );
-        let _ = writeln!(out, "shoal_proxy_command_duration_seconds_sum{{{labels}}} {}", e.sum);
-        let _ = writeln!(out, "shoal_proxy_command_duration_seconds_count{{{labels}}} {}", e.count);
+        let _ = writeln!(
+            out,
+            "shoal_proxy_command_duration_seconds_sum{{{labels}}} {}",
+            e.sum
+        );
+        let _ = writeln!(
+            out,
+            "shoal_proxy_command_duration_seconds_count{{{labels}}} {}",
+            e.count
+        );
     }
 }

@@ -212,7 +212,9 @@ pub mod tests_support {
             index: 0,
             name: "t".into(),
             port: 0,
-            sockets: (0..n).map(|i| PathBuf::from(format!("/nonexistent/{i}"))).collect(),
+            sockets: (0..n)
+                .map(|i| PathBuf::from(format!("/nonexistent/{i}")))
+                .collect(),
             slots: SlotMap::even(n),
             password: None,
             broker: Mutex::new(Broker::default()),

@@ -91,11 +91,14 @@ impl Sink for PushSink {
     }
 }
 
+/// The kind of a (un)subscribe command by its lower-case name.
 fn kind_of(name: &str) -> Kind {
-    match name.as_bytes().first() {
-        Some(b'p') => Kind::Pattern,
-        Some(b's') => Kind::Shard,
-        _ => Kind::Channel,
+    if name.starts_with('p') {
+        Kind::Pattern
+    } else if name.starts_with("ss") || name.starts_with("sun") {
+        Kind::Shard
+    } else {
+        Kind::Channel
     }
 }
 
@@ -117,7 +120,14 @@ fn confirm(out: &mut Reply, word: &[u8], name: Option<&[u8]>, count: usize) {
 }
 
 /// SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE channel [channel …]
-pub fn subscribe(db: &Database, id: u64, sink: &PushSink, cmd: &str, names: &[&[u8]], out: &mut Reply) {
+pub fn subscribe(
+    db: &Database,
+    id: u64,
+    sink: &PushSink,
+    cmd: &str,
+    names: &[&[u8]],
+    out: &mut Reply,
+) {
     let kind = kind_of(cmd);
     let mut broker = lock(db);
     for n in names {

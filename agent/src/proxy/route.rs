@@ -100,10 +100,17 @@ fn specials() -> &'static HashMap<usize, Special> {
             ("readwrite", Cluster),
             ("asking", Cluster),
         ];
-        table
-            .iter()
-            .filter_map(|(n, s)| lookup(n.as_bytes()).map(|spec| (spec_id(spec), *s)))
-            .collect()
+        let mut map = HashMap::new();
+        for (n, s) in table {
+            if let Some(spec) = lookup(n.as_bytes()) {
+                map.insert(spec_id(spec), *s);
+                // `CLIENT KILL` resolves to its subcommand's spec; it is the container's.
+                for sub in spec.subcommands {
+                    map.insert(spec_id(sub), *s);
+                }
+            }
+        }
+        map
     })
 }
 
@@ -133,7 +140,9 @@ pub enum KeySlot {
     Keyless,
     One(u16),
     /// Keys in different slots; `same_shard` tells whether one shard still holds them all.
-    Cross { same_shard: Option<usize> },
+    Cross {
+        same_shard: Option<usize>,
+    },
 }
 
 pub fn key_slot(db: &Database, spec: &CommandSpec, args: &[&[u8]]) -> KeySlot {
@@ -239,7 +248,11 @@ pub fn route(
     };
     if let Some(s) = sp {
         match s {
-            Special::Blocking | Special::BlockOption | Special::Wait | Special::Split | Special::FanOut => {}
+            Special::Blocking
+            | Special::BlockOption
+            | Special::Wait
+            | Special::Split
+            | Special::FanOut => {}
             other => return Route::Local(other),
         }
     }
@@ -304,9 +317,15 @@ mod tests {
         assert_eq!(r(&d, "GET foo"), Route::Shard(foo));
         assert_eq!(r(&d, "set foo 1 EX 10"), Route::Shard(foo));
         assert_eq!(r(&d, "OBJECT ENCODING foo"), Route::Shard(foo));
-        assert_eq!(r(&d, "SUNIONSTORE {a}x {a}y {a}z"), Route::Shard(d.slots.key_owner(b"a")));
+        assert_eq!(
+            r(&d, "SUNIONSTORE {a}x {a}y {a}z"),
+            Route::Shard(d.slots.key_owner(b"a"))
+        );
         assert_eq!(r(&d, "SUNIONSTORE a b c"), Route::CrossSlot);
-        assert_eq!(r(&d, "EVAL s 2 {t}1 {t}2"), Route::Shard(d.slots.key_owner(b"t")));
+        assert_eq!(
+            r(&d, "EVAL s 2 {t}1 {t}2"),
+            Route::Shard(d.slots.key_owner(b"t"))
+        );
         assert_eq!(r(&d, "EVAL s 2 a b"), Route::CrossSlot);
         assert_eq!(r(&d, "TIME"), Route::Shard(0));
         assert_eq!(r(&d, "NOSUCH a"), Route::Shard(0));
@@ -328,8 +347,14 @@ mod tests {
         let d = db(2);
         // Find two keys in different slots of the same shard, and two on different shards.
         let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
-        let s0: Vec<&String> = keys.iter().filter(|k| d.slots.key_owner(k.as_bytes()) == 0).collect();
-        let s1: Vec<&String> = keys.iter().filter(|k| d.slots.key_owner(k.as_bytes()) == 1).collect();
+        let s0: Vec<&String> = keys
+            .iter()
+            .filter(|k| d.slots.key_owner(k.as_bytes()) == 0)
+            .collect();
+        let s1: Vec<&String> = keys
+            .iter()
+            .filter(|k| d.slots.key_owner(k.as_bytes()) == 1)
+            .collect();
         assert_eq!(r(&d, &format!("MGET {} {}", s0[0], s0[1])), Route::Shard(0));
         assert_eq!(r(&d, &format!("MGET {} {}", s0[0], s1[0])), Route::Split);
     }
