@@ -179,20 +179,21 @@ impl Config {
             Some(v) => duration("restart_reset_after", v)?,
             None => DEFAULT_RESTART_RESET_AFTER,
         };
-        let proxy_threads =
-            match &raw.proxy_threads {
-                None => None,
-                Some(toml::Value::String(s)) if s.trim().eq_ignore_ascii_case("auto") => None,
-                Some(v) => match v.as_integer().map(u16::try_from) {
-                    Some(Ok(n)) if (1..=MAX_PROXY_THREADS).contains(&n) => Some(n),
-                    _ => return Err(ConfigError::invalid(
+        let proxy_threads = match &raw.proxy_threads {
+            None => None,
+            Some(toml::Value::String(s)) if s.trim().eq_ignore_ascii_case("auto") => None,
+            Some(v) => match v.as_integer().map(u16::try_from) {
+                Some(Ok(n)) if (1..=MAX_PROXY_THREADS).contains(&n) => Some(n),
+                _ => {
+                    return Err(ConfigError::invalid(
                         "proxy_threads",
                         format!(
                             "{v} is neither \"auto\" nor a thread count (1-{MAX_PROXY_THREADS})"
                         ),
-                    )),
-                },
-            };
+                    ))
+                }
+            },
+        };
         let restart_deadline = match &raw.restart_deadline {
             Some(v) => duration("restart_deadline", v)?,
             None => DEFAULT_RESTART_DELAY_DEADLINE,

@@ -90,7 +90,7 @@ pub async fn serve(ctx: Rc<ThreadCtx>, nc: NewClient) {
         stream,
         proto: Protocol::Resp2,
         replies: Rc::new(Replies::default()),
-        push: PushBox::new(),
+        push: PushBox::new_sink(),
         subscribed: false,
         multi: None,
         watch: None,

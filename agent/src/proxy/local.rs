@@ -306,7 +306,7 @@ pub fn client(
                 }
                 return outcome;
             }
-            if args.len() % 2 != 0 {
+            if !args.len().is_multiple_of(2) {
                 out.error("ERR syntax error");
                 return outcome;
             }

@@ -35,7 +35,7 @@ impl std::ops::Deref for PushSink {
 }
 
 impl PushBox {
-    pub fn new() -> PushSink {
+    pub fn new_sink() -> PushSink {
         PushSink(Arc::new(PushBox {
             queue: Mutex::new(BytesMut::new()),
             resp3: AtomicBool::new(false),

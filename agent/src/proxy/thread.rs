@@ -29,12 +29,15 @@ impl ThreadSender {
     }
 }
 
+/// Per database, per shard: the RESP2 and the RESP3 upstream, once connected.
+type Upstreams = Vec<Vec<[Option<Rc<Upstream>>; 2]>>;
+
 /// What a proxy thread's tasks share.
 pub struct ThreadCtx {
     pub shared: Arc<Shared>,
     pub stats: Arc<ThreadStats>,
     /// `[database][shard][resp3 as usize]`.
-    upstreams: RefCell<Vec<Vec<[Option<Rc<Upstream>>; 2]>>>,
+    upstreams: RefCell<Upstreams>,
 }
 
 impl ThreadCtx {
