@@ -70,7 +70,11 @@ fuzz_target!(|data: &[u8]| {
         Some((&b, rest)) if ctl & 0x20 != 0 => (b as usize * 16).min(rest.len()),
         _ => 0,
     };
-    let input = if ctl & 0x20 != 0 { &input[1.min(input.len())..] } else { input };
+    let input = if ctl & 0x20 != 0 {
+        &input[1.min(input.len())..]
+    } else {
+        input
+    };
     let (base, incr) = input.split_at(split.min(input.len()));
     let dir = dir();
     let base_path = dir.join("appendonly.aof.1.base.aof");

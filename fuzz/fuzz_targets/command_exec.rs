@@ -82,7 +82,10 @@ fn names() -> &'static [&'static str] {
 /// reply is as long as the client asks (`SRANDMEMBER k -9999999999` replies ten billion
 /// members in Redis too; that is the output-buffer limit's business, not a bug here).
 fn denied(args: &[Bytes]) -> bool {
-    let is = |i: usize, s: &str| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()));
+    let is = |i: usize, s: &str| {
+        args.get(i)
+            .is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()))
+    };
     let huge_negative = || {
         args.get(2)
             .and_then(|a| std::str::from_utf8(a).ok())

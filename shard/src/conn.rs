@@ -279,7 +279,10 @@ async fn write_guarded<S: AsyncWrite + Unpin>(stream: &mut S, buf: &[u8], g: &Gu
         g.outbox.set_in_flight(buf.len() - pos);
         let pending = g.outbox.pending();
         if g.limit.over_hard(pending) {
-            tracing::warn!(obuf = pending, "closing client over its output buffer hard limit");
+            tracing::warn!(
+                obuf = pending,
+                "closing client over its output buffer hard limit"
+            );
             return false;
         }
         soft_since = if g.limit.over_soft(pending) {

@@ -314,15 +314,9 @@ mod tests {
     #[test]
     fn incr_results_must_chain() {
         // Two INCRs cannot both return 1.
-        let h = vec![
-            ev(0, Incr, Int(1), 0, 10),
-            ev(1, Incr, Int(1), 1, 9),
-        ];
+        let h = vec![ev(0, Incr, Int(1), 0, 10), ev(1, Incr, Int(1), 1, 9)];
         assert_eq!(check(&h).violations.len(), 1);
-        let ok = vec![
-            ev(0, Incr, Int(2), 0, 10),
-            ev(1, Incr, Int(1), 1, 9),
-        ];
+        let ok = vec![ev(0, Incr, Int(2), 0, 10), ev(1, Incr, Int(1), 1, 9)];
         assert!(check(&ok).violations.is_empty());
     }
 
@@ -346,7 +340,13 @@ mod tests {
             let client = (i % 8) as usize;
             let t = i * 10;
             if i % 3 == 0 {
-                h.push(ev(client, Get, Value(Some(value).filter(|_| i > 0)), t, t + 25));
+                h.push(ev(
+                    client,
+                    Get,
+                    Value(Some(value).filter(|_| i > 0)),
+                    t,
+                    t + 25,
+                ));
             } else {
                 value += 1;
                 h.push(ev(client, Incr, Int(value), t, t + 25));

@@ -96,4 +96,3 @@ pub fn power_loss(aof_dir: &Path, sync_log: &Path) {
         }
     }
 }
-

@@ -158,7 +158,8 @@ fn kills_and_power_loss_keep_the_history_linearizable() {
     let mut shard = AofShard::start_env(&data, "always", &env);
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
-    let own_acked: Arc<Vec<AtomicI64>> = Arc::new((0..clients).map(|_| AtomicI64::new(0)).collect());
+    let own_acked: Arc<Vec<AtomicI64>> =
+        Arc::new((0..clients).map(|_| AtomicI64::new(0)).collect());
     let handles: Vec<_> = (0..clients)
         .map(|id| {
             let (stop, own_acked) = (stop.clone(), own_acked.clone());

@@ -147,7 +147,10 @@ mod tests {
         assert!(o.deliver(&frame));
         let taken = o.take();
         o.set_in_flight(taken.len());
-        assert!(!o.deliver(&frame), "60 stuck in the socket + 60 queued > 100");
+        assert!(
+            !o.deliver(&frame),
+            "60 stuck in the socket + 60 queued > 100"
+        );
         assert!(o.overflowed());
     }
 
@@ -160,7 +163,10 @@ mod tests {
             soft_seconds: 0,
         });
         assert!(o.deliver(&Bytes::from(vec![b'x'; 40])));
-        assert!(!o.deliver(&Bytes::from(vec![b'x'; 40])), "over soft for 0 s");
+        assert!(
+            !o.deliver(&Bytes::from(vec![b'x'; 40])),
+            "over soft for 0 s"
+        );
         let o = Rc::new(Outbox::new(Protocol::Resp2, 0));
         o.set_limit(ObufLimit {
             hard: 0,
