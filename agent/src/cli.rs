@@ -75,6 +75,9 @@ struct RunArgs {
     config: Option<PathBuf>,
     #[arg(long)]
     bind: Option<String>,
+    /// The host cluster clients are sent to (CLUSTER SLOTS, -MOVED).
+    #[arg(long)]
+    announce_host: Option<String>,
     /// Port of the first database.
     #[arg(long)]
     port: Option<u16>,
@@ -126,6 +129,13 @@ struct ShardArgs {
     log_level: String,
     #[arg(long, value_parser = LogFormat::parse_str, default_value = "text")]
     log_format: LogFormat,
+    /// Cluster mode: every shard of the database as `id,host,port,start-end;…`
+    /// (id: 40 hex digits; start-end: its inclusive slot range). Needs --cluster-myid.
+    #[arg(long, requires = "cluster_myid")]
+    cluster_nodes: Option<String>,
+    /// This shard's node ID, one of those in --cluster-nodes.
+    #[arg(long, requires = "cluster_nodes")]
+    cluster_myid: Option<String>,
 }
 
 #[derive(Args)]
@@ -186,6 +196,7 @@ fn usage_error(e: &ConfigError) -> ExitCode {
 fn run_agent(args: RunArgs) -> ExitCode {
     let flags = Overrides {
         bind: args.bind,
+        announce_host: args.announce_host,
         port: args.port,
         shards: args.shards,
         data_dir: args.data_dir,
@@ -212,6 +223,9 @@ fn run_agent(args: RunArgs) -> ExitCode {
             ExitCode::from(match &e {
                 crate::run::RunError::Plan(p) if p.is_usage() => EX_USAGE,
                 crate::run::RunError::AdminBind { .. } => EX_UNAVAILABLE,
+                crate::run::RunError::Proxy(crate::proxy::ProxyError::Bind { .. }) => {
+                    EX_UNAVAILABLE
+                }
                 _ => EX_OSERR,
             })
         }
@@ -262,6 +276,16 @@ fn health(args: HealthArgs) -> ExitCode {
 
 fn run_shard(args: ShardArgs) -> ExitCode {
     crate::logging::init(&args.log_level, args.log_format);
+    let cluster = match (&args.cluster_nodes, &args.cluster_myid) {
+        (Some(nodes), Some(myid)) => match shoal_shard::Topology::parse(nodes, myid) {
+            Ok(t) => Some(std::sync::Arc::new(t)),
+            Err(e) => {
+                eprintln!("shoal shard: --cluster-nodes: {e}");
+                return ExitCode::from(EX_USAGE);
+            }
+        },
+        _ => None,
+    };
     let defaults = ShardConfig::default();
     let config = ShardConfig {
         port: args.port,
@@ -280,6 +304,7 @@ fn run_shard(args: ShardArgs) -> ExitCode {
             .maxmemory_policy
             .map(|p| p.as_str().to_string())
             .unwrap_or(defaults.maxmemory_policy.clone()),
+        cluster,
         ..defaults
     };
     // The shard's own log lines then say which shard they come from.

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`cli`]: flags, subcommands and exit codes.
-//! - [`run`]: agent start-up: plan, admin port, then the supervisor.
+//! - [`run`]: agent start-up: plan, admin port, proxy, then the supervisor.
+//! - [`proxy`]: the client port of each database, routing to the shards by slot.
 //! - [`supervisor`]: spawning, pinning, reaping and restarting shards.
 //! - [`admin`]: the HTTP endpoints `/livez` `/readyz` `/status` `/metrics`.
 //! - [`metrics`]: Prometheus series; [`info`]: the shard INFO fields they come from.
@@ -22,6 +23,7 @@ mod info;
 mod logging;
 mod metrics;
 mod notify;
+mod proxy;
 mod run;
 mod signals;
 mod state;

@@ -26,7 +26,16 @@ pub struct Metrics {
     info_counters: Vec<(&'static str, IntCounterVec)>,
     /// `INFO` fields mirrored as gauges, when the shard reports them.
     info_gauges: Vec<(&'static str, IntGaugeVec)>,
+    /// Clients connected to the proxy, by database.
+    pub proxy_clients: IntGaugeVec,
+    /// Connections the proxy refused, by database and reason.
+    pub proxy_rejected: IntCounterVec,
+    /// Series rendered by their owners at scrape time (the proxy's per-thread counts).
+    text_sources: std::sync::Mutex<Vec<TextSource>>,
 }
+
+/// Appends Prometheus text for series kept outside the registry.
+pub type TextSource = Box<dyn Fn(&mut String) + Send + Sync>;
 
 /// INFO field → (metric, help): the AOF counters of `INFO persistence` and the stats a
 /// dashboard needs. A field the shard does not report simply has no series.
@@ -110,6 +119,26 @@ impl Metrics {
                 .iter()
                 .map(|(field, name, help)| Ok((*field, gauge_vec(&r, name, help)?)))
                 .collect::<prometheus::Result<_>>()?,
+            proxy_clients: {
+                let g = IntGaugeVec::new(
+                    Opts::new("shoal_proxy_connected_clients", "Clients connected to the proxy."),
+                    &["database"],
+                )?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
+            proxy_rejected: {
+                let c = IntCounterVec::new(
+                    Opts::new(
+                        "shoal_proxy_rejected_clients_total",
+                        "Client connections the proxy refused.",
+                    ),
+                    &["database", "reason"],
+                )?;
+                r.register(Box::new(c.clone()))?;
+                c
+            },
+            text_sources: std::sync::Mutex::new(Vec::new()),
             registry: r,
         })
     }
@@ -147,10 +176,25 @@ impl Metrics {
         }
     }
 
+    pub fn add_text_source(&self, f: TextSource) {
+        match self.text_sources.lock() {
+            Ok(mut v) => v.push(f),
+            Err(p) => p.into_inner().push(f),
+        }
+    }
+
     pub fn render(&self) -> String {
-        TextEncoder::new()
+        let mut text = TextEncoder::new()
             .encode_to_string(&self.registry.gather())
-            .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+            .unwrap_or_else(|e| format!("# encoding failed: {e}\n"));
+        let sources = match self.text_sources.lock() {
+            Ok(v) => v,
+            Err(p) => p.into_inner(),
+        };
+        for f in sources.iter() {
+            f(&mut text);
+        }
+        text
     }
 }
 

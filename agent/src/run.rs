@@ -28,6 +28,8 @@ pub enum RunError {
     Signals(std::io::Error),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
 }
 
 /// The running binary, for re-executing as `shoal shard`. `/proc/self/exe` still works when
@@ -41,9 +43,24 @@ fn own_exe() -> PathBuf {
     std::env::current_exe().unwrap_or(proc_exe)
 }
 
+/// Clients reach a database through the proxy on its port; a shard listens on TCP only
+/// for the cluster API, and otherwise on its Unix socket alone (an empty bind list).
+fn proxy_only(config: &Config, plan: &mut plan::Plan) {
+    for s in &mut plan.shards {
+        let cluster = config
+            .databases
+            .iter()
+            .any(|d| d.name == s.database && d.cluster_api);
+        if !cluster {
+            s.bind = String::new();
+        }
+    }
+}
+
 pub fn run(config: Config) -> Result<(), RunError> {
     let resources = Resources::detect()?;
-    let plan = plan::plan(&config, &resources)?;
+    let mut plan = plan::plan(&config, &resources)?;
+    proxy_only(&config, &mut plan);
     plan::prepare_dirs(&plan)?;
     tracing::info!(
         shards = plan.shards.len(),
@@ -82,6 +99,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         tracing::info!(addr = %admin_addr, "admin endpoints listening");
         let shared = Arc::new(Shared::new(Metrics::new()?));
         shared.beat();
+        let proxy = crate::proxy::start(&config, &plan, &shared.metrics).await?;
         let admin = tokio::spawn(crate::admin::serve(listener, shared.clone()));
         let opts = supervisor::Options {
             exe: own_exe(),
@@ -98,6 +116,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
                     })
                 })?,
             healthy_after: config.restart_reset_after,
+            proxy: Some(proxy),
         };
         supervisor::run(plan, shared, opts, signals).await;
         admin.abort();

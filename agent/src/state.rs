@@ -33,7 +33,8 @@ pub struct ShardStatus {
     pub cpu: Option<usize>,
     pub state: &'static str,
     pub restarts: u64,
-    pub port: u16,
+    /// The shard's own TCP port (cluster_api only); null otherwise.
+    pub port: Option<u16>,
     pub socket: String,
     pub last_exit: Option<i32>,
     /// The delay before the pending restart, while backing off.

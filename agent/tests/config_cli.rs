@@ -90,17 +90,30 @@ fn bad_environment_and_flags_exit_64() {
     let o = shoal(&["--shards", "zero"], &[]);
     assert_eq!(o.status.code(), Some(64));
     assert!(stderr(&o).contains("--shards"), "{}", stderr(&o));
-    // Overlapping shard ports are only known once counts are: still a usage error.
+    // Cluster-API shard ports past 65535 are only known once counts are: still a usage
+    // error.
+    let dir = temp_dir("cluster-ports");
+    let file = write_file(&dir, "shoal.toml", "[[database]]\ncluster_api = true\n");
     let o = shoal(
-        &["--port", "65535", "--shards", "2", "--admin-port", "7961"],
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "--port",
+            "65534",
+            "--shards",
+            "2",
+            "--admin-port",
+            "7961",
+        ],
         &[],
     );
     assert_eq!(o.status.code(), Some(64));
     assert!(
-        stderr(&o).contains("database[0].port: 65535 with 2 shards"),
+        stderr(&o).contains("database[0].port: 65534 with 2 cluster_api shards"),
         "{}",
         stderr(&o)
     );
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

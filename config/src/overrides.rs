@@ -17,6 +17,7 @@ use crate::ConfigError;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Overrides {
     pub bind: Option<String>,
+    pub announce_host: Option<String>,
     pub port: Option<u16>,
     pub shards: Option<Shards>,
     pub data_dir: Option<PathBuf>,
@@ -42,6 +43,8 @@ impl Overrides {
             }
             match name.as_str() {
                 "SHOAL_BIND" => o.bind = Some(value),
+                // In a pod: `valueFrom: fieldRef: status.podIP`.
+                "SHOAL_ANNOUNCE_HOST" => o.announce_host = Some(value),
                 "SHOAL_PORT" => o.port = Some(env_port(&name, &value)?),
                 "SHOAL_ADMIN_PORT" => o.admin_port = Some(env_port(&name, &value)?),
                 "SHOAL_DATA_DIR" => o.data_dir = Some(PathBuf::from(value)),
@@ -67,6 +70,7 @@ impl Overrides {
     pub fn then(self, other: Overrides) -> Overrides {
         Overrides {
             bind: other.bind.or(self.bind),
+            announce_host: other.announce_host.or(self.announce_host),
             port: other.port.or(self.port),
             shards: other.shards.or(self.shards),
             data_dir: other.data_dir.or(self.data_dir),
@@ -81,6 +85,9 @@ impl Overrides {
     pub fn apply(&self, raw: &mut RawConfig) {
         if let Some(b) = &self.bind {
             raw.bind = Some(b.clone());
+        }
+        if let Some(h) = &self.announce_host {
+            raw.announce_host = Some(h.clone());
         }
         if let Some(d) = &self.data_dir {
             raw.data_dir = Some(d.to_string_lossy().into_owned());
@@ -160,9 +167,17 @@ mod tests {
             ("SHOAL_REQUIREPASS", "pw"),
             ("SHOAL_LOG_FORMAT", "json"),
             ("SHOAL_BIND", ""),
+            ("SHOAL_ANNOUNCE_HOST", "10.1.2.3"),
             ("HOME", "/root"),
         ]))
         .unwrap();
+        assert_eq!(o.announce_host.as_deref(), Some("10.1.2.3"));
+        let mut raw = RawConfig::default();
+        o.apply(&mut raw);
+        assert_eq!(
+            Config::from_raw(raw).unwrap().announce_host.as_deref(),
+            Some("10.1.2.3")
+        );
         assert_eq!(o.port, Some(7000));
         assert_eq!(o.shards, Some(Shards::Auto));
         assert_eq!(o.password.as_deref(), Some("pw"));

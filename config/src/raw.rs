@@ -14,6 +14,7 @@ pub struct RawConfig {
     pub bind: Option<String>,
     pub admin_bind: Option<String>,
     pub admin_port: Option<i64>,
+    pub announce_host: Option<String>,
     pub data_dir: Option<String>,
     pub shards: Option<toml::Value>,
     pub log_format: Option<String>,
@@ -22,6 +23,9 @@ pub struct RawConfig {
     pub restart_delay_min: Option<toml::Value>,
     pub restart_delay_max: Option<toml::Value>,
     pub restart_reset_after: Option<toml::Value>,
+    pub proxy_threads: Option<toml::Value>,
+    pub restart_deadline: Option<toml::Value>,
+    pub restart_queue: Option<i64>,
     #[serde(default)]
     pub database: Vec<RawDatabase>,
 }

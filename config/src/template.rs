@@ -4,12 +4,15 @@
 
 pub const DEFAULT_TOML: &str = r#"# shoal.toml: the node agent's configuration.
 # Every key is optional; the values below are the defaults.
-# SHOAL_BIND, SHOAL_PORT, SHOAL_DATA_DIR, SHOAL_SHARDS, SHOAL_PASSWORD (or SHOAL_REQUIREPASS),
-# SHOAL_LOG_FORMAT, SHOAL_LOG_LEVEL, SHOAL_ADMIN_PORT and SHOAL_APPENDFSYNC override this file
-# and the command-line flags. Sizes take Redis's units (512mb, 1gb); durations "10s", "500ms".
+# SHOAL_BIND, SHOAL_ANNOUNCE_HOST, SHOAL_PORT, SHOAL_DATA_DIR, SHOAL_SHARDS, SHOAL_PASSWORD
+# (or SHOAL_REQUIREPASS), SHOAL_LOG_FORMAT, SHOAL_LOG_LEVEL, SHOAL_ADMIN_PORT and
+# SHOAL_APPENDFSYNC override this file and the command-line flags. Sizes take Redis's units (512mb, 1gb); durations "10s", "500ms".
 
 # Address the databases listen on.
 bind = "127.0.0.1"
+# The host cluster clients are sent to (CLUSTER SLOTS, -MOVED): an IP or host name, e.g.
+# the pod IP via SHOAL_ANNOUNCE_HOST. Default: bind, or 127.0.0.1 when bind is 0.0.0.0/::.
+# announce_host = "10.0.0.5"
 
 # Admin HTTP endpoints: /metrics /livez /readyz /status.
 admin_bind = "127.0.0.1"
@@ -36,8 +39,18 @@ restart_delay_min = "100ms"
 restart_delay_max = "30s"
 restart_reset_after = "10s"
 
+# Proxy threads: "auto" = half the CPUs the agent may use (at least 1).
+proxy_threads = "auto"
+# A request for a shard that is down waits up to restart_deadline for it to come back,
+# then gets -TRYAGAIN; at most restart_queue requests wait per proxy thread and shard.
+restart_deadline = "5s"
+restart_queue = 10000
+
 # One table per database; with none, one database named "default" on port 6379.
-# Shard i of a database also listens on port + i (the cluster-API mode).
+# Clients use `port` (the agent's proxy); the shards sit behind it on Unix sockets.
+# cluster_api = true also opens shard i on TCP port + 1 + i, in Redis Cluster mode
+# (CLUSTER SLOTS/NODES/SHARDS, -MOVED, -CROSSSLOT), for cluster-aware clients that
+# talk to the shards directly; the proxy then answers CLUSTER with those shards.
 [[database]]
 name = "default"
 port = 6379

@@ -26,12 +26,22 @@ pub const DEFAULT_RESTART_DELAY_MIN: Duration = Duration::from_millis(100);
 pub const DEFAULT_RESTART_DELAY_MAX: Duration = Duration::from_secs(30);
 /// Up this long, a shard's past failures are forgiven and its next crash restarts at once.
 pub const DEFAULT_RESTART_RESET_AFTER: Duration = Duration::from_secs(10);
+/// How long the proxy holds a request for a shard that is down before `-TRYAGAIN`.
+pub const DEFAULT_RESTART_DELAY_DEADLINE: Duration = Duration::from_secs(5);
+/// Requests held per proxy thread and shard while the shard is down; past it, new ones get
+/// `-TRYAGAIN` at once, so a long outage cannot grow the agent's memory without bound.
+pub const DEFAULT_RESTART_QUEUE: usize = 10_000;
+/// More proxy threads than this only add context switches on any machine we run on.
+pub const MAX_PROXY_THREADS: u16 = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub bind: String,
     pub admin_bind: String,
     pub admin_port: u16,
+    /// The host cluster clients are told to connect to (CLUSTER SLOTS, MOVED); `None`
+    /// means `bind`, or 127.0.0.1 when `bind` is a wildcard, which no client can reach.
+    pub announce_host: Option<String>,
     pub data_dir: PathBuf,
     pub shards: Shards,
     pub log_format: LogFormat,
@@ -40,6 +50,12 @@ pub struct Config {
     pub restart_delay_min: Duration,
     pub restart_delay_max: Duration,
     pub restart_reset_after: Duration,
+    /// Proxy threads; `None` = "auto", half the CPUs the agent may use (at least 1).
+    pub proxy_threads: Option<u16>,
+    /// How long a request waits for a shard that is down.
+    pub restart_deadline: Duration,
+    /// Requests held per proxy thread and shard while it is down.
+    pub restart_queue: usize,
     /// Never empty: with no `[[database]]` table there is one database named `default`.
     pub databases: Vec<Database>,
 }
@@ -78,6 +94,23 @@ fn ip(key: &str, text: &str) -> Result<String, ConfigError> {
         .parse::<IpAddr>()
         .map(|a| a.to_string())
         .map_err(|_| ConfigError::invalid(key, format!("{text:?} is not an IP address")))
+}
+
+/// An IP address or a host name: it is written into CLUSTER replies and the shards'
+/// `--cluster-nodes`, whose separators it must not contain.
+fn announce_host(text: &str) -> Result<String, ConfigError> {
+    let ok = text.len() <= 255
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'));
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(ConfigError::invalid(
+            "announce_host",
+            format!("{text:?} is not an IP address or host name"),
+        ))
+    }
 }
 
 fn log_level(text: &str) -> Result<String, ConfigError> {
@@ -128,6 +161,10 @@ impl Config {
             Some(n) => port("admin_port", n)?,
             None => DEFAULT_ADMIN_PORT,
         };
+        let announce_host = match raw.announce_host.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(h) => Some(announce_host(h)?),
+        };
         let data_dir = match raw.data_dir.as_deref() {
             Some("") => return Err(ConfigError::invalid("data_dir", "must not be empty")),
             Some(d) => PathBuf::from(d),
@@ -166,6 +203,35 @@ impl Config {
             Some(v) => duration("restart_reset_after", v)?,
             None => DEFAULT_RESTART_RESET_AFTER,
         };
+        let proxy_threads = match &raw.proxy_threads {
+            None => None,
+            Some(toml::Value::String(s)) if s.trim().eq_ignore_ascii_case("auto") => None,
+            Some(v) => match v.as_integer().map(u16::try_from) {
+                Some(Ok(n)) if (1..=MAX_PROXY_THREADS).contains(&n) => Some(n),
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "proxy_threads",
+                        format!("{v} is neither \"auto\" nor a thread count (1-{MAX_PROXY_THREADS})"),
+                    ))
+                }
+            },
+        };
+        let restart_deadline = match &raw.restart_deadline {
+            Some(v) => duration("restart_deadline", v)?,
+            None => DEFAULT_RESTART_DELAY_DEADLINE,
+        };
+        let restart_queue = match raw.restart_queue {
+            None => DEFAULT_RESTART_QUEUE,
+            Some(n) => match usize::try_from(n) {
+                Ok(n) if (1..=10_000_000).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "restart_queue",
+                        format!("{n} is not a request count (1-10000000)"),
+                    ))
+                }
+            },
+        };
 
         let raw_dbs = if raw.database.is_empty() {
             vec![RawDatabase::default()]
@@ -180,6 +246,7 @@ impl Config {
             bind,
             admin_bind,
             admin_port,
+            announce_host,
             data_dir,
             shards,
             log_format,
@@ -188,6 +255,9 @@ impl Config {
             restart_delay_min,
             restart_delay_max,
             restart_reset_after,
+            proxy_threads,
+            restart_deadline,
+            restart_queue,
             databases,
         };
         config.check_unique()?;
@@ -231,19 +301,21 @@ impl Config {
         Ok(())
     }
 
-    /// Each shard listens on `port + i` (the cluster-API mode), so once the shard counts
-    /// are known (`auto` resolved) the ranges must neither overlap nor pass 65535 nor
-    /// take the admin port.
+    /// A database takes its `port` (the proxy); with `cluster_api` its shard `i` also
+    /// listens on `port + 1 + i`. Once the shard counts are known (`auto` resolved) the
+    /// ranges must neither overlap nor pass 65535 nor take the admin port.
     pub fn check_port_ranges(&self, counts: &[u16]) -> Result<(), ConfigError> {
         let ranges: Vec<(u32, u32)> = self
             .databases
             .iter()
             .zip(counts)
             .map(|(db, &n)| {
-                (
-                    u32::from(db.port),
-                    u32::from(db.port) + u32::from(n.max(1)) - 1,
-                )
+                let shard_ports = if db.cluster_api {
+                    u32::from(n.max(1))
+                } else {
+                    0
+                };
+                (u32::from(db.port), u32::from(db.port) + shard_ports)
             })
             .collect();
         for (i, &(lo, hi)) in ranges.iter().enumerate() {
@@ -252,8 +324,8 @@ impl Config {
                 return Err(ConfigError::invalid(
                     key,
                     format!(
-                        "{lo} with {} shards needs ports up to {hi}, past 65535",
-                        hi - lo + 1
+                        "{lo} with {} cluster_api shards needs ports up to {hi}, past 65535",
+                        hi - lo
                     ),
                 ));
             }
@@ -261,14 +333,14 @@ impl Config {
             if (lo..=hi).contains(&admin) {
                 return Err(ConfigError::invalid(
                     key,
-                    format!("shard ports {lo}-{hi} include admin_port {admin}"),
+                    format!("ports {lo}-{hi} include admin_port {admin}"),
                 ));
             }
             for (j, &(olo, ohi)) in ranges[..i].iter().enumerate() {
                 if lo <= ohi && olo <= hi {
                     return Err(ConfigError::invalid(
                         key,
-                        format!("shard ports {lo}-{hi} overlap database[{j}]'s {olo}-{ohi}"),
+                        format!("ports {lo}-{hi} overlap database[{j}]'s {olo}-{ohi}"),
                     ));
                 }
             }

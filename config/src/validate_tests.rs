@@ -104,8 +104,18 @@ fn errors_name_the_key() {
         "restart_delay_max: 1s is below restart_delay_min (2s)"
     );
     assert_eq!(
-        load("shards = 4\n[[database]]\nname = \"a\"\nport = 7000\n[[database]]\nname = \"b\"\nport = 7002\n").unwrap_err(),
-        "database[1].port: shard ports 7002-7005 overlap database[0]'s 7000-7003"
+        load("shards = 4\n[[database]]\nname = \"a\"\nport = 7000\ncluster_api = true\n[[database]]\nname = \"b\"\nport = 7002\n").unwrap_err(),
+        "database[1].port: ports 7002-7002 overlap database[0]'s 7000-7004"
+    );
+    // Without cluster_api the shards have no TCP ports: only the database port counts.
+    assert!(load("shards = 4\n[[database]]\nname = \"a\"\nport = 7000\n[[database]]\nname = \"b\"\nport = 7001\n").is_ok());
+    assert_eq!(
+        load("announce_host = \"a b\"").unwrap_err(),
+        "announce_host: \"a b\" is not an IP address or host name"
+    );
+    assert_eq!(
+        load("announce_host = \"pod-1.shoal.svc\"").map(|c| c.announce_host),
+        Ok(Some("pod-1.shoal.svc".to_string()))
     );
     let policy = load("[[database]]\nmaxmemory_policy = \"lru\"").unwrap_err();
     assert!(policy.starts_with("database[0].maxmemory_policy: \"lru\" is not a maxmemory policy (noeviction, allkeys-lru"), "{policy}");
@@ -123,21 +133,28 @@ fn unknown_keys_are_named() {
 
 #[test]
 fn port_ranges_are_checked_once_counts_are_known() {
-    let c =
-        load("[[database]]\nname = \"a\"\nport = 7000\n[[database]]\nname = \"b\"\nport = 7002\n")
-            .unwrap();
+    let c = load(
+        "[[database]]\nname = \"a\"\nport = 7000\ncluster_api = true\n\
+         [[database]]\nname = \"b\"\nport = 7003\n",
+    )
+    .unwrap();
     assert!(c.check_port_ranges(&[2, 4]).is_ok());
     let e = c.check_port_ranges(&[3, 1]).unwrap_err().to_string();
     assert_eq!(
         e,
-        "database[1].port: shard ports 7002-7002 overlap database[0]'s 7000-7002"
+        "database[1].port: ports 7003-7003 overlap database[0]'s 7000-7003"
     );
     let c = load("[[database]]\nport = 65535\n").unwrap();
+    assert!(
+        c.check_port_ranges(&[2]).is_ok(),
+        "no shard ports without cluster_api"
+    );
+    let c = load("[[database]]\nport = 65534\ncluster_api = true\n").unwrap();
     let e = c.check_port_ranges(&[2]).unwrap_err().to_string();
     assert!(e.contains("past 65535"), "{e}");
-    let c = load("admin_port = 6380\n").unwrap();
+    let c = load("admin_port = 6381\n[[database]]\ncluster_api = true\n").unwrap();
     let e = c.check_port_ranges(&[2]).unwrap_err().to_string();
-    assert!(e.contains("include admin_port 6380"), "{e}");
+    assert!(e.contains("include admin_port 6381"), "{e}");
 }
 
 #[test]

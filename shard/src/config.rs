@@ -251,6 +251,10 @@ pub struct ShardConfig {
     pub notify_keyspace_events: u32,
     pub tracking_table_max_keys: u64,
 
+    /// Cluster mode: the database's nodes and which one this shard is. `None` is a
+    /// standalone shard, which answers CLUSTER with "cluster support disabled".
+    pub cluster: Option<std::sync::Arc<shoal_proto::cluster::Topology>>,
+
     /// Accepted-but-inert settings by name, as canonical values.
     pub passive: BTreeMap<&'static str, Val>,
 }
@@ -316,6 +320,7 @@ impl Default for ShardConfig {
             dbfilename: "dump.rdb".into(),
             notify_keyspace_events: 0,
             tracking_table_max_keys: 1_000_000,
+            cluster: None,
             passive: BTreeMap::new(),
         };
         table::init_passive(&mut c);

@@ -37,6 +37,7 @@ pub mod state;
 
 pub use config::ShardConfig;
 pub use server::{run, ShardError};
+pub use shoal_proto::cluster::Topology;
 
 /// The Redis version shoal reports, since clients gate features on it.
 pub const REDIS_VERSION: &str = "7.0.15";

@@ -77,7 +77,10 @@ fn pin_to_cpu(cpu: usize) -> Result<(), ShardError> {
 async fn serve(config: ShardConfig) -> Result<(), ShardError> {
     let shared = Rc::new(RefCell::new(Server::new(config.clone())));
     let mut tcp = Vec::new();
-    for addr in config.bind.split_whitespace() {
+    // Port 0 means no TCP at all, as in Redis: a shard behind the agent's proxy is
+    // reached over its Unix socket only.
+    let addrs = if config.port == 0 { "" } else { &config.bind };
+    for addr in addrs.split_whitespace() {
         // Redis's "-" prefix marks an optional address: skip it if unavailable.
         let (optional, host) = match addr.strip_prefix('-') {
             Some(h) => (true, h),
@@ -141,17 +144,35 @@ async fn serve(config: ShardConfig) -> Result<(), ShardError> {
     Ok(())
 }
 
+/// Binds the Unix socket and makes it owner-only (0700) before it starts listening, so
+/// no other user can connect even for an instant: the socket skips protected mode, and
+/// behind the agent it is the proxy's trusted upstream.
 fn bind_unix(path: &Path) -> Result<UnixListener, ShardError> {
+    use nix::sys::socket::UnixAddr;
+    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType};
+    use std::os::unix::fs::PermissionsExt;
+    let err = |source: std::io::Error| ShardError::Listen {
+        addr: path.display().to_string(),
+        source,
+    };
     // A socket file left by a previous run of this shard would make bind fail.
     if path.exists() {
         if let Err(e) = std::fs::remove_file(path) {
             tracing::warn!(path = %path.display(), error = %e, "remove stale unix socket");
         }
     }
-    UnixListener::bind(path).map_err(|source| ShardError::Listen {
-        addr: path.display().to_string(),
-        source,
-    })
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(|e| err(e.into()))?;
+    let addr = UnixAddr::new(path).map_err(|e| err(e.into()))?;
+    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).map_err(|e| err(e.into()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    listen(&fd, Backlog::new(511).unwrap_or(Backlog::MAXCONN)).map_err(|e| err(e.into()))?;
+    UnixListener::from_std(std::os::unix::net::UnixListener::from(fd)).map_err(err)
 }
 
 async fn accept_tcp(shared: Rc<RefCell<Server>>, listener: TcpListener) {

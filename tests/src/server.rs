@@ -204,6 +204,12 @@ impl Shard {
 
     /// Like [`Shard::start`], with extra `shoal shard` flags.
     pub fn start_with(extra: &[&str]) -> ChildServer {
+        Shard::start_for_port(|_| extra.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// Like [`Shard::start_with`], with flags that depend on the shard's port (e.g. a
+    /// cluster topology naming it).
+    pub fn start_for_port(extra: impl Fn(u16) -> Vec<String>) -> ChildServer {
         let bin = crate::bin::shoal_bin();
         ChildServer::start("shoal", |port, dir| {
             let mut cmd = Command::new(&bin);
@@ -216,7 +222,7 @@ impl Shard {
                 .arg(dir)
                 .arg("--log-level")
                 .arg("warn")
-                .args(extra);
+                .args(extra(port));
             cmd
         })
         .unwrap_or_else(|e| panic!("start shoal shard: {e}"))
@@ -235,6 +241,15 @@ impl RedisServer {
     }
 
     pub fn try_start() -> Result<ChildServer, String> {
+        RedisServer::try_start_with(&[])
+    }
+
+    /// Starts `redis-server` with extra flags (e.g. `--cluster-enabled yes`).
+    pub fn start_with(extra: &[&str]) -> ChildServer {
+        RedisServer::try_start_with(extra).unwrap_or_else(|e| panic!("start redis-server: {e}"))
+    }
+
+    pub fn try_start_with(extra: &[&str]) -> Result<ChildServer, String> {
         let bin = env::var_os("REDIS_SERVER").unwrap_or_else(|| "redis-server".into());
         ChildServer::start("redis", |port, dir| {
             let mut cmd = Command::new(&bin);
@@ -244,7 +259,8 @@ impl RedisServer {
                 .arg("127.0.0.1")
                 .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
                 .arg("--dir")
-                .arg(dir);
+                .arg(dir)
+                .args(extra);
             cmd
         })
     }

@@ -125,7 +125,7 @@ mod tests {
             cpu: Some(0),
             state,
             restarts: 0,
-            port: 6379,
+            port: Some(6380),
             socket: "/run/default-0.sock".into(),
             last_exit: None,
             backoff_ms: None,

@@ -57,6 +57,8 @@ pub struct Options {
     pub backoff: Backoff,
     /// Up this long, a shard's past failures are forgiven.
     pub healthy_after: Duration,
+    /// Stopped (no new clients, in-flight requests answered) before the shards are.
+    pub proxy: Option<crate::proxy::Handle>,
 }
 
 enum ProbeKind {
@@ -108,6 +110,9 @@ pub async fn run(plan: Plan, shared: Arc<Shared>, opts: Options, mut signals: Si
         }
         sup.publish();
     };
+    if let Some(p) = &sup.opts.proxy {
+        p.stop(sup.opts.shutdown_timeout / 2).await;
+    }
     sup.shutdown(why, &mut signals).await;
 }
 

@@ -25,9 +25,10 @@ pub fn command(launch: &Launch<'_>, spec: &ShardSpec) -> Command {
     let mut cmd = Command::new(launch.exe);
     // `ps` and `pkill -f` then show `shoal shard …` rather than `/proc/self/exe shard …`.
     std::os::unix::process::CommandExt::arg0(&mut cmd, launch.arg0);
+    // Port 0: no TCP listener; the shard is reached on its Unix socket only.
     cmd.arg("shard")
         .arg("--port")
-        .arg(spec.port.to_string())
+        .arg(spec.port.unwrap_or(0).to_string())
         .arg("--data-dir")
         .arg(&spec.data_dir)
         .arg("--bind")
@@ -41,6 +42,12 @@ pub fn command(launch: &Launch<'_>, spec: &ShardSpec) -> Command {
             LogFormat::Text => "text",
             LogFormat::Json => "json",
         });
+    if let Some(topo) = &spec.cluster {
+        cmd.arg("--cluster-nodes")
+            .arg(topo.nodes_spec())
+            .arg("--cluster-myid")
+            .arg(&spec.node_id);
+    }
     if let Some(cpu) = spec.cpu {
         cmd.arg("--cpu").arg(cpu.to_string());
     }
@@ -78,12 +85,20 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    fn args(cmd: &Command) -> String {
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        args.join(" ")
+    }
+
     #[test]
     fn arguments_and_password_env() {
-        let spec = ShardSpec {
+        let mut spec = ShardSpec {
             database: "db".into(),
             index: 1,
-            port: 7001,
+            port: None,
             bind: "127.0.0.1".into(),
             cpu: Some(3),
             data_dir: PathBuf::from("/d/db/shard-1"),
@@ -93,6 +108,8 @@ mod tests {
             maxmemory_policy: "allkeys-lru",
             appendonly: true,
             appendfsync: "always",
+            cluster: None,
+            node_id: "b".repeat(40),
         };
         let launch = Launch {
             exe: Path::new("/bin/shoal"),
@@ -101,12 +118,9 @@ mod tests {
             log_format: LogFormat::Json,
         };
         let cmd = command(&launch, &spec);
-        let args: Vec<String> = cmd
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let joined = args.join(" ");
-        assert!(joined.starts_with("shard --port 7001 --data-dir /d/db/shard-1 --bind 127.0.0.1 --unixsocket /d/run/db-1.sock"), "{joined}");
+        let joined = args(&cmd);
+        assert!(joined.starts_with("shard --port 0 --data-dir /d/db/shard-1 --bind 127.0.0.1 --unixsocket /d/run/db-1.sock"), "{joined}");
+        assert!(!joined.contains("--cluster"), "{joined}");
         assert!(joined.contains("--cpu 3"));
         assert!(joined.contains("--maxmemory 1000 --maxmemory-policy allkeys-lru"));
         assert!(joined.contains("--appendonly yes --appendfsync always"));
@@ -118,5 +132,24 @@ mod tests {
         assert!(env
             .iter()
             .any(|(k, v)| *k == PASSWORD_ENV && v.map(|v| v == "pw") == Some(true)));
+
+        // cluster_api: a TCP port and the database's topology.
+        let topo = shoal_proto::cluster::Topology::from_slotmap(
+            &shoal_proto::SlotMap::even(2),
+            &["a".repeat(40), "b".repeat(40)],
+            &[("10.0.0.1".into(), 7001), ("10.0.0.1".into(), 7002)],
+        );
+        spec.port = Some(7002);
+        spec.cluster = Some(std::sync::Arc::new(topo));
+        let joined = args(&command(&launch, &spec));
+        assert!(joined.starts_with("shard --port 7002 "), "{joined}");
+        let a = "a".repeat(40);
+        let b = "b".repeat(40);
+        assert!(
+            joined.contains(&format!(
+                "--cluster-nodes {a},10.0.0.1,7001,0-8191;{b},10.0.0.1,7002,8192-16383 --cluster-myid {b}"
+            )),
+            "{joined}"
+        );
     }
 }

@@ -73,6 +73,9 @@ fn quit(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
 /// SELECT index — a shard has one database, as a Redis Cluster node does.
 fn select(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let db = args::int(&argv[1]).map_err(|_| CmdError::Static(err::NOT_INT))?;
+    if ctx.srv.config.cluster.is_some() && db != 0 {
+        return Err("ERR SELECT is not allowed in cluster mode".into());
+    }
     if db != 0 {
         return Err("ERR DB index is out of range".into());
     }

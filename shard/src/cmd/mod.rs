@@ -23,6 +23,7 @@
 //! Inside EXEC the recorded commands are wrapped in MULTI … EXEC.
 
 pub mod args;
+pub mod cluster;
 pub mod connection;
 pub mod dump;
 pub mod hash;
@@ -142,6 +143,7 @@ impl Ctx<'_> {
 
 /// Every family's handlers; one line per family.
 static FAMILIES: &[&[(&str, Handler)]] = &[
+    cluster::COMMANDS,
     connection::COMMANDS,
     dump::COMMANDS,
     hash::COMMANDS,
@@ -329,6 +331,15 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
         );
         return;
     }
+    // Where Redis checks: after authentication, before loading, memory and MULTI.
+    if let Some(topo) = srv.config.cluster.as_deref() {
+        if !client.is_unix {
+            if let Some(e) = cluster::redirect(topo, client, spec, args) {
+                redirected(srv, client, out, spec, &e);
+                return;
+            }
+        }
+    }
     if srv.persist.loading.is_some()
         && client.id != crate::persist::load::LOAD_CLIENT_ID
         && !spec.flags.has(shoal_proto::Flags::LOADING)
@@ -458,6 +469,29 @@ fn reject(
             return;
         }
     }
+    reply_error(srv, out, e);
+}
+
+/// Replies with a cluster redirection. Inside MULTI it dooms the transaction like any
+/// rejection; a redirected EXEC discards the transaction and sends the redirection itself
+/// (not EXECABORT), so the client can retry the whole transaction where it belongs.
+fn redirected(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut Reply,
+    spec: &'static CommandSpec,
+    e: &CmdError,
+) {
+    if spec.name != "exec" {
+        reject(srv, client, out, &[], Some(spec), e);
+        return;
+    }
+    srv.stats
+        .commands
+        .entry(spec.name)
+        .or_default()
+        .rejected_calls += 1;
+    multi::discard_transaction(srv, client);
     reply_error(srv, out, e);
 }
 

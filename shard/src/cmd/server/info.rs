@@ -82,8 +82,9 @@ pub fn render(srv: &Server, args: &[Bytes]) -> String {
         ("commandstats", "Commandstats", commandstats),
         ("errorstats", "Errorstats", errorstats),
         ("latencystats", "Latencystats", latencystats),
-        ("cluster", "Cluster", |_, o| {
-            o.push_str("cluster_enabled:0\r\n")
+        ("cluster", "Cluster", |srv, o| {
+            let on = u8::from(srv.config.cluster.is_some());
+            o.push_str(&format!("cluster_enabled:{on}\r\n"))
         }),
         ("keyspace", "Keyspace", keyspace),
     ];

@@ -1,0 +1,587 @@
+//! One client connection: read what the client sent, route every complete request of the
+//! batch (forwarding most to their shard's shared upstream), wait for every reply, and
+//! write them back in one call, in request order.
+//!
+//! Per request the steps are: auth gate → RESP2 subscribed-mode gate → transaction
+//! queueing → [`route`] (the ACL check and the split/fan-out/cluster plans hook in there)
+//! → forward, answer locally, or use a dedicated connection.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use shoal_proto::frame::{self, Limits, Scanned};
+use shoal_proto::{CommandSpec, Flags, Protocol, Reply};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::dedicated::Dedicated;
+use super::pubsub::{self, PushBox, PushSink};
+use super::registry::{self, ClientMeta};
+use super::replies::Replies;
+use super::route::{self, KeySlot, Route, Special, CROSSSLOT};
+use super::thread::{NewClient, ThreadCtx};
+use super::upstream::{push_command, Waiter};
+use super::{local, Database};
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A MULTI block being queued at the proxy; it goes to the shard whole at EXEC.
+#[derive(Default)]
+struct Multi {
+    frames: BytesMut,
+    count: usize,
+    slot: Option<u16>,
+    /// An error while queueing: EXEC answers EXECABORT.
+    dirty: bool,
+}
+
+/// WATCH holds its shard connection until EXEC, DISCARD or UNWATCH.
+struct Watch {
+    conn: Dedicated,
+    slot: u16,
+}
+
+pub struct Client {
+    ctx: Rc<ThreadCtx>,
+    db: Arc<Database>,
+    meta: Arc<ClientMeta>,
+    stream: TcpStream,
+    proto: Protocol,
+    authed: bool,
+    replies: Rc<Replies>,
+    push: PushSink,
+    /// Has a subscription (RESP2 then only allows the subscription commands).
+    subscribed: bool,
+    multi: Option<Multi>,
+    watch: Option<Watch>,
+    /// The connection used by the last blocking command, kept for the next one.
+    blocking: Option<Dedicated>,
+    close: bool,
+    /// Names of the batch's commands, for the metrics.
+    batch: Vec<&'static str>,
+    now: Instant,
+}
+
+pub async fn serve(ctx: Rc<ThreadCtx>, nc: NewClient) {
+    let stream = match TcpStream::from_std(nc.stream) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(error = %e, "client socket unusable");
+            return;
+        }
+    };
+    let id = registry::next_id();
+    let meta = Arc::new(ClientMeta::new(
+        id,
+        nc.peer.to_string(),
+        nc.local.map(|a| a.to_string()).unwrap_or_default(),
+    ));
+    let db = nc.db;
+    db.clients.add(meta.clone());
+    db.metrics.connected.inc();
+    let mut c = Client {
+        authed: db.password.is_none(),
+        ctx,
+        db: db.clone(),
+        meta,
+        stream,
+        proto: Protocol::Resp2,
+        replies: Rc::new(Replies::default()),
+        push: PushBox::new(),
+        subscribed: false,
+        multi: None,
+        watch: None,
+        blocking: None,
+        close: false,
+        batch: Vec::with_capacity(16),
+        now: Instant::now(),
+    };
+    c.run().await;
+    pubsub::remove_client(&db, id);
+    db.clients.remove(id);
+    db.metrics.connected.dec();
+}
+
+impl Client {
+    async fn run(&mut self) {
+        let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
+        let mut out = BytesMut::with_capacity(READ_CHUNK);
+        loop {
+            if inbuf.capacity() - inbuf.len() < READ_CHUNK / 4 {
+                let want = frame::pending_bulk(&inbuf).unwrap_or(READ_CHUNK);
+                inbuf.reserve(want.max(READ_CHUNK));
+            }
+            if self.meta.killed.load(Ordering::Relaxed) {
+                return;
+            }
+            let read = tokio::select! {
+                r = self.stream.read_buf(&mut inbuf) => r,
+                _ = self.push.ready.notified() => {
+                    if !self.write_pushes(&mut out).await {
+                        return;
+                    }
+                    continue;
+                }
+                _ = self.meta.kill.notified() => return,
+            };
+            match read {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "client read failed");
+                    return;
+                }
+            }
+            self.ctx.shared.busy.fetch_add(1, Ordering::Relaxed);
+            self.now = Instant::now();
+            let used = self.batch(&inbuf).await;
+            inbuf.advance(used);
+            self.replies.wait_all().await;
+            self.replies.drain_into(&mut out);
+            let ok = self.flush(&mut out).await;
+            self.ctx.shared.busy.fetch_sub(1, Ordering::Relaxed);
+            self.ctx
+                .stats
+                .record(self.db.index, &self.batch, self.now.elapsed());
+            if let Some(last) = self.batch.last().copied() {
+                self.meta.touch(last);
+            }
+            self.batch.clear();
+            if !ok || self.close {
+                return;
+            }
+        }
+    }
+
+    async fn flush(&mut self, out: &mut BytesMut) -> bool {
+        if self.push.overflowed() {
+            return false;
+        }
+        let pushed = self.push.take();
+        out.extend_from_slice(&pushed);
+        if out.is_empty() {
+            return true;
+        }
+        let r = self.stream.write_all(out).await;
+        out.clear();
+        if out.capacity() > 1024 * 1024 {
+            *out = BytesMut::with_capacity(READ_CHUNK);
+        }
+        r.is_ok()
+    }
+
+    async fn write_pushes(&mut self, out: &mut BytesMut) -> bool {
+        self.flush(out).await
+    }
+
+    /// Runs every complete request in `buf`; returns the bytes consumed.
+    async fn batch(&mut self, buf: &[u8]) -> usize {
+        let mut pos = 0;
+        let mut ranges = Vec::with_capacity(8);
+        let mut args: Vec<&[u8]> = Vec::with_capacity(8);
+        while !self.close {
+            let limits = Limits {
+                auth_required: !self.authed,
+                ..Limits::default()
+            };
+            let rest = &buf[pos..];
+            match frame::scan(rest, limits, &mut ranges) {
+                Ok(None) => break,
+                Ok(Some(Scanned::Empty { len })) => pos += len,
+                Ok(Some(Scanned::Multibulk { len })) => {
+                    let f = &rest[..len];
+                    args.clear();
+                    args.extend(ranges.iter().map(|&(a, b)| &f[a..b]));
+                    self.command(f, &args).await;
+                    pos += len;
+                }
+                Ok(Some(Scanned::Inline { len, encoded })) => {
+                    let inline_args: Vec<&[u8]> =
+                        ranges.iter().map(|&(a, b)| &encoded[a..b]).collect();
+                    self.command(&encoded, &inline_args).await;
+                    pos += len;
+                }
+                Err(e) => {
+                    self.error(&format!("ERR {}", e.0));
+                    self.close = true;
+                    tracing::debug!(error = %e, "protocol error");
+                    return buf.len();
+                }
+            }
+        }
+        pos
+    }
+
+    fn ready(&self, reply: Bytes) {
+        self.replies.push_ready(reply);
+    }
+
+    fn error(&self, msg: &str) {
+        let mut r = Reply::new(self.proto);
+        r.error(msg);
+        self.ready(r.buf.freeze());
+    }
+
+    fn reply(&self) -> Reply {
+        Reply {
+            buf: BytesMut::with_capacity(64),
+            proto: self.proto,
+        }
+    }
+
+    async fn command(&mut self, frame: &[u8], args: &[&[u8]]) {
+        let spec = route::resolve(args);
+        self.batch.push(spec.map_or("unknown", |s| s.name));
+        let special = spec.and_then(route::special);
+        if !self.authed && !spec.is_some_and(|s| s.flags.has(Flags::NO_AUTH)) {
+            self.ready(Bytes::from_static(local::NOAUTH));
+            return;
+        }
+        if self.subscribed && self.proto == Protocol::Resp2 {
+            let allowed = matches!(
+                special,
+                Some(Special::Ping | Special::Subscribe | Special::Unsubscribe | Special::Quit | Special::Reset)
+            );
+            if !allowed {
+                let name = spec.map_or_else(
+                    || String::from_utf8_lossy(args.first().copied().unwrap_or_default()).into_owned(),
+                    |s| s.name.to_string(),
+                );
+                self.error(&format!(
+                    "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+                ));
+                return;
+            }
+        }
+        if self.multi.is_some()
+            && !matches!(
+                special,
+                Some(Special::Exec | Special::Discard | Special::Multi | Special::Watch | Special::Quit | Special::Reset)
+            )
+        {
+            self.queue(spec, frame, args);
+            return;
+        }
+        match route::route(&self.db, spec, special, args) {
+            Route::Shard(i) => self.forward(i, frame),
+            Route::Local(s) => self.local(s, frame, args).await,
+            Route::Dedicated(i) => self.blocking(i, frame).await,
+            Route::CrossSlot | Route::Split => self.ready(Bytes::from_static(CROSSSLOT)),
+            Route::FanOut => self.error(&format!(
+                "ERR {} across several shards is not supported yet",
+                spec.map_or("", |s| s.name).to_ascii_uppercase()
+            )),
+        }
+    }
+
+    fn forward(&self, shard: usize, frame: &[u8]) {
+        let seq = self.replies.reserve();
+        let Some(up) = self.ctx.upstream(&self.db, shard, self.proto == Protocol::Resp3) else {
+            self.replies.fill(seq, super::upstream::tryagain(&self.db, shard));
+            return;
+        };
+        let w = Waiter {
+            to: Some((self.replies.clone(), seq)),
+            len: frame.len() as u32,
+            since: self.now,
+        };
+        if up.send(frame, [w], 1).is_err() {
+            self.replies.fill(seq, up.tryagain());
+        }
+    }
+
+    /// Waits for this client's replies so far, before it uses a dedicated connection: its
+    /// earlier requests must have run first.
+    async fn barrier(&self) {
+        self.replies.wait_all().await;
+    }
+
+    async fn blocking(&mut self, shard: usize, frame: &[u8]) {
+        self.barrier().await;
+        let resp3 = self.proto == Protocol::Resp3;
+        let mut conn = match self.blocking.take() {
+            Some(c) if c.shard == shard && c.resp3 == resp3 => c,
+            _ => match Dedicated::open(&self.db, shard, resp3, self.ctx.shared.settings).await {
+                Ok(c) => c,
+                Err(e) => return self.ready(e),
+            },
+        };
+        if conn.send(frame).await.is_err() {
+            return self.ready(super::upstream::tryagain(&self.db, shard));
+        }
+        // While blocked, watch the client: if it goes away the dedicated connection is
+        // dropped, which unblocks it in the shard (it must not pop an element for nobody).
+        let mut peek = [0u8; 1];
+        let mut client_sent = false;
+        let reply = loop {
+            tokio::select! {
+                r = conn.recv() => break r,
+                p = self.stream.peek(&mut peek), if !client_sent => match p {
+                    Ok(0) | Err(_) => { self.close = true; return; }
+                    Ok(_) => client_sent = true,
+                },
+                _ = self.meta.kill.notified() => { self.close = true; return; }
+            }
+        };
+        match reply {
+            Ok(r) => {
+                self.ready(r);
+                self.blocking = Some(conn);
+            }
+            Err(_) => self.ready(super::upstream::tryagain(&self.db, shard)),
+        }
+    }
+
+    fn queue(&mut self, spec: Option<&'static CommandSpec>, frame: &[u8], args: &[&[u8]]) {
+        let multi_shard = self.db.shards() > 1;
+        let watch_slot = self.watch.as_ref().map(|w| w.slot);
+        let Some(m) = self.multi.as_mut() else {
+            return;
+        };
+        let Some(spec) = spec else {
+            m.dirty = true;
+            return self.error(&local::unknown_command(args));
+        };
+        if !spec.arity_ok(args.len()) {
+            m.dirty = true;
+            return self.error(&local::wrong_arity(spec.name));
+        }
+        if multi_shard {
+            let slot = match route::key_slot(&self.db, spec, args) {
+                KeySlot::Keyless => None,
+                KeySlot::One(s) => Some(s),
+                KeySlot::Cross { .. } => {
+                    m.dirty = true;
+                    return self.ready(Bytes::from_static(CROSSSLOT));
+                }
+            };
+            if let Some(s) = slot {
+                let first = m.slot.or(watch_slot).unwrap_or(s);
+                if first != s {
+                    m.dirty = true;
+                    return self.ready(Bytes::from_static(CROSSSLOT));
+                }
+                m.slot = Some(s);
+            }
+        }
+        m.frames.extend_from_slice(frame);
+        m.count += 1;
+        self.ready(Bytes::from_static(b"+QUEUED\r\n"));
+    }
+
+    async fn exec(&mut self) {
+        let Some(m) = self.multi.take() else {
+            return self.error("ERR EXEC without MULTI");
+        };
+        let watch = self.watch.take();
+        if m.dirty {
+            return self.error("EXECABORT Transaction discarded because of previous errors.");
+        }
+        let mut block = BytesMut::with_capacity(m.frames.len() + 32);
+        push_command(&mut block, &[b"MULTI"]);
+        block.extend_from_slice(&m.frames);
+        push_command(&mut block, &[b"EXEC"]);
+        if let Some(mut w) = watch {
+            // The watch lives in its connection: the transaction must run there.
+            self.barrier().await;
+            let shard = w.conn.shard;
+            if w.conn.send(&block).await.is_err() {
+                return self.ready(super::upstream::tryagain(&self.db, shard));
+            }
+            let mut last = None;
+            for _ in 0..m.count + 2 {
+                match w.conn.recv().await {
+                    Ok(r) => last = Some(r),
+                    Err(_) => return self.ready(super::upstream::tryagain(&self.db, shard)),
+                }
+            }
+            if let Some(r) = last {
+                self.ready(r);
+            }
+            return;
+        }
+        let shard = m.slot.map_or(0, |s| self.db.slots.owner(s));
+        // One contiguous run on the shared pipeline: the shard executes a connection's
+        // requests in order, so no other client's command can land inside the block.
+        let seq = self.replies.reserve();
+        let Some(up) = self.ctx.upstream(&self.db, shard, self.proto == Protocol::Resp3) else {
+            return self.replies.fill(seq, super::upstream::tryagain(&self.db, shard));
+        };
+        let n = m.count + 2;
+        let mut waiters = Vec::with_capacity(n);
+        for i in 0..n {
+            waiters.push(Waiter {
+                to: (i + 1 == n).then(|| (self.replies.clone(), seq)),
+                len: if i == 0 { block.len() as u32 } else { 0 },
+                since: self.now,
+            });
+        }
+        if up.send(&block, waiters, n).is_err() {
+            self.replies.fill(seq, up.tryagain());
+        }
+    }
+
+    async fn watch(&mut self, frame: &[u8], args: &[&[u8]]) {
+        if self.multi.is_some() {
+            return self.error("ERR WATCH inside MULTI is not allowed");
+        }
+        if args.len() < 2 {
+            return self.error(&local::wrong_arity("watch"));
+        }
+        let slot = if self.db.shards() == 1 {
+            0
+        } else {
+            let Some(spec) = route::resolve(args) else { return };
+            match route::key_slot(&self.db, spec, args) {
+                KeySlot::One(s) => s,
+                _ => return self.ready(Bytes::from_static(CROSSSLOT)),
+            }
+        };
+        let shard = self.db.slots.owner(slot);
+        if let Some(w) = &self.watch {
+            if self.db.shards() > 1 && w.slot != slot {
+                return self.ready(Bytes::from_static(CROSSSLOT));
+            }
+        }
+        self.barrier().await;
+        let resp3 = self.proto == Protocol::Resp3;
+        let mut w = match self.watch.take() {
+            Some(w) => w,
+            None => match Dedicated::open(&self.db, shard, resp3, self.ctx.shared.settings).await {
+                Ok(conn) => Watch { conn, slot },
+                Err(e) => return self.ready(e),
+            },
+        };
+        if w.conn.send(frame).await.is_err() {
+            return self.ready(super::upstream::tryagain(&self.db, shard));
+        }
+        match w.conn.recv().await {
+            Ok(r) => {
+                self.ready(r);
+                self.watch = Some(w);
+            }
+            Err(_) => self.ready(super::upstream::tryagain(&self.db, shard)),
+        }
+    }
+
+    async fn local(&mut self, s: Special, frame: &[u8], args: &[&[u8]]) {
+        let mut out = self.reply();
+        match s {
+            Special::Ping => local::ping(args, self.subscribed && self.proto == Protocol::Resp2, &mut out),
+            Special::Echo => match args {
+                [_, m] => out.bulk(m),
+                _ => out.error(&local::wrong_arity("echo")),
+            },
+            Special::Select => local::select(args, &mut out),
+            Special::Auth => {
+                if local::auth(&self.db, args, &mut out) {
+                    self.authed = true;
+                }
+            }
+            Special::Hello => {
+                let now = local::hello(&self.db, &self.meta, args, self.proto, self.authed, &mut out);
+                self.authed = now.authed;
+                self.set_proto(now.proto);
+            }
+            Special::Client => {
+                let multi = self.multi.as_ref().map_or(-1, |m| m.count as i64);
+                let db = self.db.clone();
+                let subs = move |id: u64| match db.broker.lock() {
+                    Ok(b) => b.counts(id),
+                    Err(p) => p.into_inner().counts(id),
+                };
+                let o = local::client(&self.db, &self.meta, args, multi, &subs, &mut out);
+                if o.close_self {
+                    self.close = true;
+                }
+            }
+            Special::Quit => {
+                out.ok();
+                self.close = true;
+            }
+            Special::Reset => {
+                self.multi = None;
+                self.watch = None;
+                self.blocking = None;
+                pubsub::remove_client(&self.db, self.meta.id);
+                self.subscribed = false;
+                self.set_proto(Protocol::Resp2);
+                out.proto = Protocol::Resp2;
+                self.meta.set_name(None);
+                self.authed = self.db.password.is_none();
+                out.simple("RESET");
+            }
+            Special::Multi => match &self.multi {
+                Some(_) => out.error("ERR MULTI calls can not be nested"),
+                None => {
+                    self.multi = Some(Multi::default());
+                    out.ok();
+                }
+            },
+            Special::Exec => return self.exec().await,
+            Special::Discard => match self.multi.take() {
+                None => out.error("ERR DISCARD without MULTI"),
+                Some(_) => {
+                    self.watch = None;
+                    out.ok();
+                }
+            },
+            Special::Watch => return self.watch(frame, args).await,
+            Special::Unwatch => {
+                self.watch = None;
+                out.ok();
+            }
+            Special::Subscribe => {
+                if args.len() < 2 {
+                    out.error(&local::wrong_arity(&String::from_utf8_lossy(args[0]).to_ascii_lowercase()));
+                } else {
+                    let cmd = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
+                    pubsub::subscribe(&self.db, self.meta.id, &self.push, &cmd, &args[1..], &mut out);
+                }
+                self.subscribed = pubsub::is_subscribed(&self.db, self.meta.id);
+            }
+            Special::Unsubscribe => {
+                let cmd = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
+                pubsub::unsubscribe(&self.db, self.meta.id, &cmd, &args[1..], &mut out);
+                self.subscribed = pubsub::is_subscribed(&self.db, self.meta.id);
+            }
+            Special::Publish => match args {
+                [cmd, ch, msg] => {
+                    let shard_kind = cmd.first().is_some_and(|c| c.eq_ignore_ascii_case(&b's'));
+                    let n = pubsub::publish(&self.db, shard_kind, ch, msg);
+                    out.int(n as i64);
+                }
+                _ => out.error(&local::wrong_arity(&String::from_utf8_lossy(args[0]).to_ascii_lowercase())),
+            },
+            Special::PubSub => {
+                if !pubsub::pubsub_command(&self.db, args, &mut out) {
+                    let sub = args.get(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase());
+                    match sub {
+                        None => out.error(&local::wrong_arity("pubsub")),
+                        Some(s) => out.error(&format!(
+                            "ERR unknown subcommand or wrong number of arguments for '{s}'. Try PUBSUB HELP."
+                        )),
+                    }
+                }
+            }
+            // The agent's CLUSTER answers plug in here.
+            Special::Cluster => out.error("ERR This instance has cluster support disabled"),
+            Special::Blocking | Special::BlockOption | Special::Wait | Special::Split | Special::FanOut => {
+                // Routed before reaching here; answer as the shard would.
+                return self.forward(0, frame);
+            }
+        }
+        self.ready(out.buf.freeze());
+    }
+
+    fn set_proto(&mut self, p: Protocol) {
+        self.proto = p;
+        self.push.set_protocol(p);
+        self.meta
+            .resp
+            .store(if p == Protocol::Resp3 { 3 } else { 2 }, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,227 @@
+//! The proxy: one client port per database, each command routed to the shard that owns
+//! its key's slot over the shards' Unix sockets.
+//!
+//! Each proxy thread runs a current-thread tokio runtime that owns its clients and one
+//! pipelined upstream connection per shard and RESP version ([`upstream`]). Clients on a
+//! thread append their request frames, as they came, to the upstream's write buffer; the
+//! upstream writes what accumulated in one call and splits the replies it reads by frame
+//! length ([`shoal_proto::reply_scan`]) back to each client's ordered reply slots. All of
+//! it is single-threaded per thread (`Rc`/`RefCell`), so the hot path takes no lock.
+//!
+//! Stateful clients leave the shared pipeline: WATCH and blocking commands get a
+//! [`dedicated`] connection to their shard; a MULTI … EXEC block is sent as one contiguous
+//! run on the shared upstream (the shard runs a connection's commands in order, so
+//! nothing can interleave with it). Pub/sub is served by one broker per database shared
+//! by all proxy threads ([`pubsub`]); keyspace notifications are the shards' own pub/sub
+//! and are not visible through the proxy.
+//!
+//! # Layout
+//! - [`listener`]: accepts on each database's port and deals sockets to the threads.
+//! - [`thread`]: one proxy thread: its runtime, clients and upstreams.
+//! - [`client`]: one client connection: read a batch, route, wait, write once.
+//! - [`route`]: command → shard, local answer, dedicated connection or CROSSSLOT; the hook
+//!   where split/fan-out plans plug in.
+//! - [`local`]: commands the proxy answers itself (HELLO, AUTH, CLIENT, SELECT …).
+//! - [`upstream`]: the shared pipelined connection to a shard, its reconnects and the
+//!   queue of requests held while the shard is down.
+//! - [`dedicated`]: a connection one client owns (WATCH, blocking commands).
+//! - [`replies`]: a client's ordered reply slots, filled by upstreams.
+//! - [`pubsub`]: the agent's broker sink and the (P|S)SUBSCRIBE family.
+//! - [`registry`]: the clients CLIENT LIST/KILL see.
+//! - [`metrics`]: shoal_proxy_* series, counted per thread and merged when scraped.
+//! - [`cluster`]: the agent's own answers to CLUSTER, READONLY, READWRITE and ASKING.
+
+pub mod client;
+// Until the proxy's client loop calls it, only the tests do.
+#[cfg_attr(not(test), allow(dead_code))]
+pub mod cluster;
+pub mod dedicated;
+pub mod listener;
+pub mod local;
+pub mod metrics;
+pub mod pubsub;
+pub mod registry;
+pub mod replies;
+pub mod route;
+pub mod thread;
+pub mod upstream;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shoal_config::Config;
+use shoal_proto::SlotMap;
+use shoal_shard::pubsub::Broker;
+
+use crate::supervisor::plan::Plan;
+
+/// One database as every proxy thread sees it.
+pub struct Database {
+    pub index: usize,
+    pub name: String,
+    pub port: u16,
+    /// Shard `i`'s Unix socket.
+    pub sockets: Vec<PathBuf>,
+    pub slots: SlotMap,
+    pub password: Option<String>,
+    /// A std mutex: held only for a subscribe or a publish's fan-out, never across an
+    /// await.
+    pub broker: Mutex<Broker<pubsub::PushSink>>,
+    pub clients: registry::Registry,
+    pub metrics: metrics::DbMetrics,
+}
+
+impl Database {
+    pub fn shards(&self) -> usize {
+        self.sockets.len()
+    }
+}
+
+/// Settings every proxy thread reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// How long a request waits for a shard that is down before `-TRYAGAIN`.
+    pub deadline: Duration,
+    /// Requests held per thread and shard while it is down.
+    pub queue: usize,
+}
+
+/// State shared by the listeners, the threads and the stop sequence.
+pub struct Shared {
+    pub dbs: Vec<Arc<Database>>,
+    pub settings: Settings,
+    pub stopping: AtomicBool,
+    /// Clients between reading a batch and writing its replies; the stop waits for 0.
+    pub busy: AtomicUsize,
+}
+
+/// What the agent keeps to stop the proxy.
+pub struct Handle {
+    shared: Arc<Shared>,
+    listeners: Vec<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("database {database} port {addr}: {source}")]
+    Bind {
+        database: String,
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("proxy thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// `proxy_threads = "auto"`: half the CPUs the agent may use, the shards having the
+/// rest, and at least one.
+pub fn thread_count(config: &Config, cpus: usize) -> usize {
+    match config.proxy_threads {
+        Some(n) => usize::from(n),
+        None => (cpus / 2).max(1),
+    }
+}
+
+/// Binds every database's port, starts the proxy threads and the accept loops (on the
+/// caller's runtime). Returns once every port is listening.
+pub async fn start(
+    config: &Config,
+    plan: &Plan,
+    agent_metrics: &crate::metrics::Metrics,
+) -> Result<Handle, ProxyError> {
+    let mut dbs = Vec::with_capacity(config.databases.len());
+    for (index, db) in config.databases.iter().enumerate() {
+        let sockets: Vec<PathBuf> = plan
+            .shards
+            .iter()
+            .filter(|s| s.database == db.name)
+            .map(|s| s.socket.clone())
+            .collect();
+        dbs.push(Arc::new(Database {
+            index,
+            name: db.name.clone(),
+            port: db.port,
+            slots: SlotMap::even(sockets.len()),
+            sockets,
+            password: db.password.clone(),
+            broker: Mutex::new(Broker::default()),
+            clients: registry::Registry::default(),
+            metrics: metrics::DbMetrics::new(agent_metrics, &db.name),
+        }));
+    }
+    let shared = Arc::new(Shared {
+        dbs,
+        settings: Settings {
+            deadline: config.restart_deadline,
+            queue: config.restart_queue,
+        },
+        stopping: AtomicBool::new(false),
+        busy: AtomicUsize::new(0),
+    });
+    let threads = thread_count(config, plan.allowed_cpus.len());
+    let stats = metrics::ThreadStats::register(agent_metrics, &shared, threads);
+    let mut senders = Vec::with_capacity(threads);
+    for (i, st) in stats.into_iter().enumerate() {
+        senders.push(thread::spawn(i, shared.clone(), st).map_err(ProxyError::Thread)?);
+    }
+    let senders = Arc::new(senders);
+    let mut listeners = Vec::new();
+    for db in &shared.dbs {
+        let addr = format!("{}:{}", config.bind, db.port);
+        let l = listener::bind(&addr).map_err(|source| ProxyError::Bind {
+            database: db.name.clone(),
+            addr: addr.clone(),
+            source,
+        })?;
+        tracing::info!(database = %db.name, addr = %addr, shards = db.shards(), threads, "proxy listening");
+        listeners.push(tokio::spawn(listener::accept_loop(
+            l,
+            db.clone(),
+            shared.clone(),
+            senders.clone(),
+        )));
+    }
+    Ok(Handle { shared, listeners })
+}
+
+impl Handle {
+    /// Stops accepting, then waits (up to `within`) for the requests in flight to be
+    /// answered, so the shards stop only after their last replies went out.
+    pub async fn stop(&self, within: Duration) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        for l in &self.listeners {
+            l.abort();
+        }
+        let until = Instant::now() + within;
+        while self.shared.busy.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tracing::info!(
+            busy = self.shared.busy.load(Ordering::SeqCst),
+            "proxy stopped accepting; in-flight requests drained"
+        );
+    }
+}
+
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+
+    /// A database of `n` shards whose sockets do not exist, for routing tests.
+    pub fn db(n: usize) -> Database {
+        let m = crate::metrics::Metrics::new().expect("metrics");
+        Database {
+            index: 0,
+            name: "t".into(),
+            port: 0,
+            sockets: (0..n).map(|i| PathBuf::from(format!("/nonexistent/{i}"))).collect(),
+            slots: SlotMap::even(n),
+            password: None,
+            broker: Mutex::new(Broker::default()),
+            clients: registry::Registry::default(),
+            metrics: metrics::DbMetrics::new(&m, "t"),
+        }
+    }
+}
