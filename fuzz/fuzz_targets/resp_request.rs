@@ -1,10 +1,13 @@
 //! The request parser on arbitrary bytes: it must never panic, must give the same requests
 //! whether the bytes arrive at once or in pieces, and what it parses must survive a round
-//! trip through the multibulk encoding.
+//! trip through the multibulk encoding. The proxy's frame scanner must split the same
+//! bytes into the same requests, or fail with the same error: the proxy and the shard must
+//! never disagree on where a request ends.
 #![no_main]
 
 use bytes::{BufMut, Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
+use shoal_proto::frame::{self, Limits, Scanned};
 use shoal_proto::request::{ProtocolError, INLINE_MAX};
 use shoal_proto::RequestParser;
 
@@ -32,6 +35,46 @@ fn parse(input: &[u8], step: usize, auth_required: bool, max_bulk_len: usize) ->
         }
     }
     (out, None)
+}
+
+/// The requests the proxy's scanner finds in `input`, as the shard's parser reports them.
+fn scan_all(input: &[u8], auth_required: bool, max_bulk_len: usize) -> Parsed {
+    let limits = Limits {
+        max_bulk_len,
+        auth_required,
+    };
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let mut ranges = Vec::new();
+    loop {
+        match frame::scan(&input[pos..], limits, &mut ranges) {
+            Ok(None) => return (out, None),
+            Err(e) => return (out, Some(e)),
+            Ok(Some(Scanned::Empty { len })) => pos += len,
+            Ok(Some(Scanned::Multibulk { len })) => {
+                let base = pos;
+                out.push(
+                    ranges
+                        .iter()
+                        .map(|&(a, b)| Bytes::copy_from_slice(&input[base + a..base + b]))
+                        .collect(),
+                );
+                pos += len;
+            }
+            Ok(Some(Scanned::Inline { len, encoded })) => {
+                if !ranges.is_empty() {
+                    out.push(
+                        ranges
+                            .iter()
+                            .map(|&(a, b)| Bytes::copy_from_slice(&encoded[a..b]))
+                            .collect(),
+                    );
+                }
+                pos += len;
+            }
+        }
+        assert!(pos <= input.len());
+    }
 }
 
 fn encode(reqs: &[Vec<Bytes>]) -> BytesMut {
@@ -62,6 +105,11 @@ fuzz_target!(|data: &[u8]| {
         let pieces = parse(input, step, auth_required, max_bulk_len);
         assert_eq!(whole, pieces, "split every {step} bytes");
     }
+    assert_eq!(
+        scan_all(input, auth_required, max_bulk_len),
+        whole,
+        "proxy vs shard framing"
+    );
     // Whatever parsed re-encodes and parses back to itself (without the limits, which
     // inline requests are not subject to).
     let again = parse(&encode(&whole.0), 0, false, usize::MAX);

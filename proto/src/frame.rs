@@ -124,7 +124,9 @@ pub fn pending_bulk(buf: &[u8]) -> Option<usize> {
     let dollar = buf.iter().rposition(|&b| b == b'$')?;
     let cr = find_cr(buf, dollar)?;
     let n = parse_i64(&buf[dollar + 1..cr])?;
-    let need = (cr + 2).checked_add(usize::try_from(n).ok()?)?.checked_add(2)?;
+    let need = (cr + 2)
+        .checked_add(usize::try_from(n).ok()?)?
+        .checked_add(2)?;
     (need > buf.len() && n >= 32 * 1024).then(|| need - buf.len())
 }
 
@@ -169,9 +171,8 @@ fn inline(buf: &[u8], args: &mut Vec<(usize, usize)>) -> Result<Option<Scanned>,
     } else {
         nl
     };
-    let words = split_args(&buf[..line_len]).ok_or_else(|| {
-        ProtocolError("Protocol error: unbalanced quotes in request".into())
-    })?;
+    let words = split_args(&buf[..line_len])
+        .ok_or_else(|| ProtocolError("Protocol error: unbalanced quotes in request".into()))?;
     if words.is_empty() {
         return Ok(Some(Scanned::Empty { len: nl + 1 }));
     }
@@ -232,7 +233,13 @@ mod tests {
             }
         }
         let all = scan_all(full).unwrap();
-        assert_eq!(all, vec![vec![b"GET".to_vec(), b"foo".to_vec()], vec![b"PING".to_vec()]]);
+        assert_eq!(
+            all,
+            vec![
+                vec![b"GET".to_vec(), b"foo".to_vec()],
+                vec![b"PING".to_vec()]
+            ]
+        );
     }
 
     #[test]
@@ -245,19 +252,37 @@ mod tests {
         assert_eq!(len, 13);
         assert_eq!(&encoded[..], b"*3\r\n$3\r\nset\r\n$1\r\na\r\n$3\r\nb c\r\n");
         assert_eq!(args.len(), 3);
-        assert_eq!(scan_all(b"\r\n\n*0\r\nping\n").unwrap(), vec![vec![b"ping".to_vec()]]);
+        assert_eq!(
+            scan_all(b"\r\n\n*0\r\nping\n").unwrap(),
+            vec![vec![b"ping".to_vec()]]
+        );
     }
 
     #[test]
     fn errors_match_redis() {
         let err = |s: &[u8]| scan_all(s).unwrap_err().0;
-        assert_eq!(err(b"*2147483648\r\n"), "Protocol error: invalid multibulk length");
+        assert_eq!(
+            err(b"*2147483648\r\n"),
+            "Protocol error: invalid multibulk length"
+        );
         assert_eq!(err(b"*x\r\n"), "Protocol error: invalid multibulk length");
-        assert_eq!(err(b"*1\r\n$536870913\r\n"), "Protocol error: invalid bulk length");
+        assert_eq!(
+            err(b"*1\r\n$536870913\r\n"),
+            "Protocol error: invalid bulk length"
+        );
         assert_eq!(err(b"*1\r\n$-1\r\n"), "Protocol error: invalid bulk length");
-        assert_eq!(err(b"*1\r\nfoo\r\n"), "Protocol error: expected '$', got 'f'");
-        assert_eq!(err(b"get \"a\n"), "Protocol error: unbalanced quotes in request");
-        assert_eq!(err(&vec![b'a'; INLINE_MAX + 1]), "Protocol error: too big inline request");
+        assert_eq!(
+            err(b"*1\r\nfoo\r\n"),
+            "Protocol error: expected '$', got 'f'"
+        );
+        assert_eq!(
+            err(b"get \"a\n"),
+            "Protocol error: unbalanced quotes in request"
+        );
+        assert_eq!(
+            err(&vec![b'a'; INLINE_MAX + 1]),
+            "Protocol error: too big inline request"
+        );
         let mut args = Vec::new();
         let limits = Limits {
             auth_required: true,
@@ -272,7 +297,10 @@ mod tests {
             "Protocol error: unauthenticated bulk length"
         );
         // A huge announced frame is only "incomplete", never an allocation.
-        assert_eq!(scan(b"*2147483647\r\n$1\r\na\r\n", Limits::default(), &mut args).unwrap(), None);
+        assert_eq!(
+            scan(b"*2147483647\r\n$1\r\na\r\n", Limits::default(), &mut args).unwrap(),
+            None
+        );
     }
 
     #[test]

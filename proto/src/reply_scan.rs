@@ -50,7 +50,9 @@ pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, ReplyError> {
                 let n = int(line).ok_or(bad)?;
                 owed -= 1;
                 if n > 0 {
-                    owed += n as u64;
+                    // Saturating: a count no stream could satisfy must keep the frame
+                    // incomplete, never wrap round to a short one.
+                    owed = owed.saturating_add(n as u64);
                 }
                 pos = next;
             }
@@ -58,7 +60,7 @@ pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, ReplyError> {
                 let n = int(line).ok_or(bad)?;
                 owed -= 1;
                 if n > 0 {
-                    owed += 2 * n as u64;
+                    owed = owed.saturating_add(2 * n as u64);
                 }
                 pos = next;
             }
@@ -67,7 +69,7 @@ pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, ReplyError> {
             b'|' => {
                 let n = int(line).ok_or(bad)?;
                 if n > 0 {
-                    owed += 2 * n as u64;
+                    owed = owed.saturating_add(2 * n as u64);
                 }
                 pos = next;
             }
@@ -106,6 +108,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn huge_nested_counts_stay_incomplete() {
+        // Ten maps of 10^18 - 1 pairs each owe more values than a u64 counts.
+        let frame = b"%999999999999999999\r\n".repeat(10);
+        assert_eq!(reply_len(&frame), Ok(None));
+        let arrays = b"*999999999999999999\r\n".repeat(20);
+        assert_eq!(reply_len(&arrays), Ok(None));
+    }
+
+    #[test]
     fn every_type_and_every_cut() {
         let frames: &[&[u8]] = &[
             b"+OK\r\n",
@@ -128,7 +139,12 @@ mod tests {
         for f in frames {
             let mut buf = f.to_vec();
             buf.extend_from_slice(b"+NEXT\r\n");
-            assert_eq!(reply_len(&buf), Ok(Some(f.len())), "{:?}", String::from_utf8_lossy(f));
+            assert_eq!(
+                reply_len(&buf),
+                Ok(Some(f.len())),
+                "{:?}",
+                String::from_utf8_lossy(f)
+            );
             for cut in 0..f.len() {
                 assert_eq!(reply_len(&f[..cut]), Ok(None), "cut {cut} of {f:?}");
             }
@@ -139,6 +155,9 @@ mod tests {
     fn garbage_is_an_error() {
         assert_eq!(reply_len(b"?\r\n"), Err(ReplyError { at: 0 }));
         assert_eq!(reply_len(b"*1\r\n$x\r\n"), Err(ReplyError { at: 4 }));
-        assert_eq!(reply_len(b"$99999999999999999999\r\n"), Err(ReplyError { at: 0 }));
+        assert_eq!(
+            reply_len(b"$99999999999999999999\r\n"),
+            Err(ReplyError { at: 0 })
+        );
     }
 }

@@ -139,7 +139,7 @@ fn match_impl(
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::{matches, MAX_NESTING};
 
     #[test]
     fn redis_cases() {
