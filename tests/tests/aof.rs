@@ -4,8 +4,7 @@
 //!
 //! `SHOAL_AOF_KILLS` sets the number of kills of the kill tests (default 10).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -286,7 +286,8 @@ impl Manifest {
 
 /// Whether `line` (without its newline) is short enough for `parse` to accept.
 fn line_fits(line: &str) -> bool {
-    line.len() + 1 <= MAX_LINE
+    // The line and its newline must fit in one MAX_LINE read.
+    line.len() < MAX_LINE
 }
 
 /// Name of the base file with sequence `seq`.
