@@ -50,7 +50,9 @@ pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, ReplyError> {
                 let n = int(line).ok_or(bad)?;
                 owed -= 1;
                 if n > 0 {
-                    owed += n as u64;
+                    // Saturating: a count no stream could satisfy must keep the frame
+                    // incomplete, never wrap round to a short one.
+                    owed = owed.saturating_add(n as u64);
                 }
                 pos = next;
             }
@@ -58,7 +60,7 @@ pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, ReplyError> {
                 let n = int(line).ok_or(bad)?;
                 owed -= 1;
                 if n > 0 {
-                    owed += 2 * n as u64;
+                    owed = owed.saturating_add(2 * n as u64);
                 }
                 pos = next;
             }
@@ -67,7 +69,7 @@ pub fn reply_len(buf: &[u8]) -> Result<Option<usize>, ReplyError> {
             b'|' => {
                 let n = int(line).ok_or(bad)?;
                 if n > 0 {
-                    owed += 2 * n as u64;
+                    owed = owed.saturating_add(2 * n as u64);
                 }
                 pos = next;
             }
@@ -104,6 +106,15 @@ fn int(s: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_nested_counts_stay_incomplete() {
+        // Ten maps of 10^18 - 1 pairs each owe more values than a u64 counts.
+        let frame = b"%999999999999999999\r\n".repeat(10);
+        assert_eq!(reply_len(&frame), Ok(None));
+        let arrays = b"*999999999999999999\r\n".repeat(20);
+        assert_eq!(reply_len(&arrays), Ok(None));
+    }
 
     #[test]
     fn every_type_and_every_cut() {

@@ -194,12 +194,16 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 /// Splits an inline command line the way Redis's `sdssplitargs` does: whitespace separates
 /// arguments, `"…"` understands `\n \r \t \b \a \\ \" \xHH`, `'…'` understands `\'`, and a
 /// closing quote must be followed by whitespace or the end. `None` means unbalanced quotes.
+///
+/// Redis splits a C string, so a NUL byte ends the line: everything after it is ignored.
+/// Whitespace is C's `isspace`, which includes the vertical tab.
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let line = &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())];
     let mut args = Vec::new();
     let mut i = 0;
     let n = line.len();
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_c_space(line[i]) {
             i += 1;
         }
         if i >= n {
@@ -232,7 +236,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         c => c,
                     });
                 } else if line[i] == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_c_space(line[i + 1]) {
                         return None;
                     }
                     // The closing quote ends the argument.
@@ -249,7 +253,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     i += 1;
                     cur.push(b'\'');
                 } else if line[i] == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_c_space(line[i + 1]) {
                         return None;
                     }
                     // The closing quote ends the argument.
@@ -273,6 +277,11 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         }
         args.push(cur);
     }
+}
+
+/// C's `isspace` in the "C" locale.
+fn is_c_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
 fn hex(c: u8) -> u8 {
@@ -324,6 +333,27 @@ mod tests {
         let got = parse_all(b"set a \"b c\\x41\\n\"\r\n\r\nget 'it\\'s'\n").expect("valid");
         assert_eq!(got[0][2], Bytes::from_static(b"b cA\n"));
         assert_eq!(got[1][1], Bytes::from_static(b"it's"));
+    }
+
+    #[test]
+    fn inline_nul_ends_the_line() {
+        // Found by fuzzing: a NUL between arguments made the splitter push empty
+        // arguments forever.
+        let got = parse_all(b"un\0\0((\0\0\0\x0e\r\nPING\r\n").expect("valid");
+        assert_eq!(
+            got,
+            vec![
+                vec![Bytes::from_static(b"un")],
+                vec![Bytes::from_static(b"PING")]
+            ]
+        );
+        assert_eq!(split_args(b"a\0b"), Some(vec![b"a".to_vec()]));
+        assert_eq!(split_args(b"\"a\0\""), None);
+        assert_eq!(split_args(b"\x0ba\x0bb"), Some(vec![b"a\x0bb".to_vec()]));
+        assert_eq!(
+            split_args(b"'a'\x0bb"),
+            Some(vec![b"a".to_vec(), b"b".to_vec()])
+        );
     }
 
     #[test]

@@ -121,6 +121,54 @@ impl AppendFsync {
     }
 }
 
+/// One class's `client-output-buffer-limit`: a client whose pending output passes `hard`
+/// bytes, or stays above `soft` bytes for `soft_seconds`, is disconnected. 0 disables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ObufLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_seconds: u64,
+}
+
+impl ObufLimit {
+    /// True when `pending` bytes break the hard limit.
+    pub fn over_hard(&self, pending: usize) -> bool {
+        self.hard > 0 && pending as u64 > self.hard
+    }
+
+    /// True when `pending` bytes are above the soft limit (which may last a while).
+    pub fn over_soft(&self, pending: usize) -> bool {
+        self.soft > 0 && pending as u64 > self.soft
+    }
+}
+
+/// `client-output-buffer-limit` for each client class, with Redis's defaults: normal
+/// clients unlimited, replicas 256mb/64mb/60s, pub/sub subscribers 32mb/8mb/60s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObufLimits {
+    pub normal: ObufLimit,
+    pub replica: ObufLimit,
+    pub pubsub: ObufLimit,
+}
+
+impl Default for ObufLimits {
+    fn default() -> Self {
+        ObufLimits {
+            normal: ObufLimit::default(),
+            replica: ObufLimit {
+                hard: 256 << 20,
+                soft: 64 << 20,
+                soft_seconds: 60,
+            },
+            pubsub: ObufLimit {
+                hard: 32 << 20,
+                soft: 8 << 20,
+                soft_seconds: 60,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ShardConfig {
     // Network and process.
@@ -141,6 +189,8 @@ pub struct ShardConfig {
     pub tcp_keepalive: u64,
     pub proto_max_bulk_len: u64,
     pub client_query_buffer_limit: u64,
+    /// `client-output-buffer-limit`, by class.
+    pub obuf_limits: ObufLimits,
 
     // Event loop.
     pub hz: u32,
@@ -225,6 +275,7 @@ impl Default for ShardConfig {
             tcp_keepalive: 300,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
+            obuf_limits: ObufLimits::default(),
             hz: 10,
             dynamic_hz: true,
             active_expire_effort: 1,

@@ -86,6 +86,18 @@ pub async fn serve<S>(
                             out.buf.extend_from_slice(&tail);
                         }
                         outbox.set_protocol(client.proto);
+                        if obuf_class(&srv, id).over_hard(out.len() + outbox.pending()) {
+                            // As Redis does: the client is dropped and nothing more is
+                            // sent to it, so its replies stop taking memory at once.
+                            tracing::warn!(
+                                client.id = id,
+                                obuf = out.len() + outbox.pending(),
+                                "closing client over its output buffer hard limit"
+                            );
+                            out.buf = BytesMut::new();
+                            client.killed = true;
+                            break;
+                        }
                         blocking::handle_ready(&mut srv);
                         // A blocked client runs nothing else until its wait ends; the rest
                         // of its pipeline stays in the buffer.
@@ -113,7 +125,8 @@ pub async fn serve<S>(
                 }
             }
             client.qbuf = inbuf.len();
-            let over_limit = over_query_limit(&srv, id, inbuf.len());
+            outbox.set_limit(srv.config.obuf_limits.pubsub);
+            let over_limit = over_query_limit(&srv, id, inbuf.len(), client.authenticated);
             srv.stats.total_net_output_bytes += out.buf.len() as u64;
             (
                 client.close_after_reply || client.killed || over_limit || outbox.overflowed(),
@@ -124,11 +137,20 @@ pub async fn serve<S>(
         if !durable_gate(&shared, &mut stream).await {
             break;
         }
-        if !flush(&mut stream, &mut out).await {
+        if client_rc.borrow().killed {
+            break;
+        }
+        let limit = obuf_class(&shared.borrow(), id);
+        if !flush(&mut stream, &mut out, &Guard::new(&kill, &outbox, limit)).await {
             break;
         }
         if close {
             break;
+        }
+        if !outbox.is_empty() || outbox.overflowed() {
+            // Pushes that arrived while the replies were written: that write may have
+            // taken their wake-up.
+            outbox.ready.notify_one();
         }
         if scripting {
             let done = crate::script::run::finish(&shared).await;
@@ -170,7 +192,8 @@ pub async fn serve<S>(
             r = stream.read_buf(&mut inbuf) => r,
             _ = kill.notified() => break,
             _ = outbox.ready.notified() => {
-                if !write_pushed(&mut stream, &outbox).await {
+                let limit = shared.borrow().config.obuf_limits.pubsub;
+                if !write_pushed(&mut stream, &outbox, &Guard::new(&kill, &outbox, limit)).await {
                     break;
                 }
                 continue;
@@ -214,16 +237,111 @@ async fn durable_gate<S: AsyncWrite + Unpin>(shared: &Rc<RefCell<Server>>, strea
     }
 }
 
-fn over_query_limit(srv: &Server, id: u64, len: usize) -> bool {
-    let over = len as u64 > srv.config.client_query_buffer_limit;
+/// Most bytes an unauthenticated client may have buffered: with a password set, nobody
+/// who has not proven they know it may make the shard hold much (the per-request limits
+/// already keep one request to 10 arguments of 16 KiB).
+const UNAUTHENTICATED_QUERY_LIMIT: usize = 1024 * 1024;
+
+fn over_query_limit(srv: &Server, id: u64, len: usize, authenticated: bool) -> bool {
+    let over = len as u64 > srv.config.client_query_buffer_limit
+        || (!authenticated && len > UNAUTHENTICATED_QUERY_LIMIT);
     if over {
         tracing::warn!(
             client.id = id,
             qbuf = len,
+            authenticated,
             "closing client that reached max query buffer length"
         );
     }
     over
+}
+
+/// The output-buffer limit class of a client: subscribers are `pubsub`, everyone else
+/// `normal`, as in Redis.
+fn obuf_class(srv: &Server, id: u64) -> crate::config::ObufLimit {
+    if srv.pubsub.is_subscribed(id) {
+        srv.config.obuf_limits.pubsub
+    } else {
+        srv.config.obuf_limits.normal
+    }
+}
+
+/// What may cut a write short: CLIENT KILL, the subscriber's queue passing its limit, and
+/// the output-buffer limit of the client's class.
+struct Guard<'a> {
+    kill: &'a Notify,
+    outbox: &'a crate::pubsub::outbox::Outbox,
+    limit: crate::config::ObufLimit,
+}
+
+impl<'a> Guard<'a> {
+    fn new(
+        kill: &'a Notify,
+        outbox: &'a crate::pubsub::outbox::Outbox,
+        limit: crate::config::ObufLimit,
+    ) -> Self {
+        Guard {
+            kill,
+            outbox,
+            limit,
+        }
+    }
+}
+
+/// Writes all of `buf` unless the connection must close first. A client that does not
+/// read would otherwise park this task in a write forever, holding `buf` and deaf to
+/// CLIENT KILL and to the output-buffer limits; here the write races them, and pending
+/// output that stays above the soft limit for `soft_seconds` closes the connection.
+/// False when the connection must close.
+async fn write_guarded<S: AsyncWrite + Unpin>(stream: &mut S, buf: &[u8], g: &Guard<'_>) -> bool {
+    let mut pos = 0;
+    let mut soft_since: Option<tokio::time::Instant> = None;
+    while pos < buf.len() {
+        g.outbox.set_in_flight(buf.len() - pos);
+        let pending = g.outbox.pending();
+        if g.limit.over_hard(pending) {
+            tracing::warn!(
+                obuf = pending,
+                "closing client over its output buffer hard limit"
+            );
+            return false;
+        }
+        soft_since = if g.limit.over_soft(pending) {
+            Some(soft_since.unwrap_or_else(tokio::time::Instant::now))
+        } else {
+            None
+        };
+        let deadline = soft_since.map(|t| t + Duration::from_secs(g.limit.soft_seconds));
+        let soft_expired = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = stream.write(&buf[pos..]) => match r {
+                Ok(0) => return false,
+                Ok(n) => pos += n,
+                Err(e) => {
+                    tracing::debug!(error = %e, "write failed");
+                    return false;
+                }
+            },
+            _ = g.kill.notified() => return false,
+            _ = g.outbox.ready.notified() => {
+                if g.outbox.overflowed() {
+                    tracing::warn!("closing subscriber over the pubsub output buffer limit");
+                    return false;
+                }
+            }
+            _ = soft_expired => {
+                tracing::warn!(obuf = pending, "closing client over its output buffer soft limit for too long");
+                return false;
+            }
+        }
+    }
+    g.outbox.set_in_flight(0);
+    true
 }
 
 /// Writes the pub/sub messages queued for this connection. False when the connection is
@@ -231,6 +349,7 @@ fn over_query_limit(srv: &Server, id: u64, len: usize) -> bool {
 async fn write_pushed<S: AsyncWrite + Unpin>(
     stream: &mut S,
     outbox: &crate::pubsub::outbox::Outbox,
+    guard: &Guard<'_>,
 ) -> bool {
     if outbox.overflowed() {
         tracing::warn!("closing subscriber over the pubsub output buffer limit");
@@ -240,20 +359,22 @@ async fn write_pushed<S: AsyncWrite + Unpin>(
     if pending.is_empty() {
         return true;
     }
-    if let Err(e) = stream.write_all(&pending).await {
-        tracing::debug!(error = %e, "write failed");
+    if !write_guarded(stream, &pending, guard).await {
         return false;
+    }
+    if !outbox.is_empty() {
+        // More arrived meanwhile, and the write may have taken their wake-up.
+        outbox.ready.notify_one();
     }
     true
 }
 
-/// Writes and clears the pending replies. False when the connection is gone.
-async fn flush<S: AsyncWrite + Unpin>(stream: &mut S, out: &mut Reply) -> bool {
+/// Writes and clears the pending replies. False when the connection is gone or must close.
+async fn flush<S: AsyncWrite + Unpin>(stream: &mut S, out: &mut Reply, guard: &Guard<'_>) -> bool {
     if out.buf.is_empty() {
         return true;
     }
-    if let Err(e) = stream.write_all(&out.buf).await {
-        tracing::debug!(error = %e, "write failed");
+    if !write_guarded(stream, &out.buf, guard).await {
         return false;
     }
     out.buf.clear();
@@ -312,7 +433,8 @@ where
                 Ok(n) => {
                     let mut srv = shared.borrow_mut();
                     srv.stats.total_net_input_bytes += n as u64;
-                    if over_query_limit(&srv, id, inbuf.len()) {
+                    let authenticated = client_rc.borrow().authenticated;
+                    if over_query_limit(&srv, id, inbuf.len(), authenticated) {
                         return None;
                     }
                 }

@@ -2,11 +2,17 @@
 //!
 //! Once the rest of a pattern after a `*` fails at every position, no earlier `*` can help
 //! either, so the search stops: this keeps hostile patterns such as `*a*a*a*a*b` polynomial.
+//! Each `*` recurses once, so a pattern of many stars would nest deep enough to overflow
+//! the stack; past [`MAX_NESTING`] stars the pattern does not match, as in later Redis
+//! releases (the fix for CVE-2024-31228).
+
+/// Deepest `*` nesting tried; Redis uses the same bound.
+pub const MAX_NESTING: usize = 1000;
 
 /// True when `string` matches `pattern`.
 pub fn matches(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
     let mut skip_longer = false;
-    match_impl(pattern, string, nocase, &mut skip_longer)
+    match_impl(pattern, string, nocase, &mut skip_longer, 0)
 }
 
 fn at(s: &[u8], i: usize) -> u8 {
@@ -21,7 +27,16 @@ fn eq(a: u8, b: u8, nocase: bool) -> bool {
     }
 }
 
-fn match_impl(mut p: &[u8], mut s: &[u8], nocase: bool, skip_longer: &mut bool) -> bool {
+fn match_impl(
+    mut p: &[u8],
+    mut s: &[u8],
+    nocase: bool,
+    skip_longer: &mut bool,
+    nesting: usize,
+) -> bool {
+    if nesting > MAX_NESTING {
+        return false;
+    }
     while !p.is_empty() && !s.is_empty() {
         match p[0] {
             b'*' => {
@@ -32,7 +47,7 @@ fn match_impl(mut p: &[u8], mut s: &[u8], nocase: bool, skip_longer: &mut bool) 
                     return true;
                 }
                 while !s.is_empty() {
-                    if match_impl(&p[1..], s, nocase, skip_longer) {
+                    if match_impl(&p[1..], s, nocase, skip_longer, nesting + 1) {
                         return true;
                     }
                     if *skip_longer {
@@ -124,7 +139,7 @@ fn match_impl(mut p: &[u8], mut s: &[u8], nocase: bool, skip_longer: &mut bool) 
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::{matches, MAX_NESTING};
 
     #[test]
     fn redis_cases() {
@@ -140,6 +155,15 @@ mod tests {
         assert!(matches(b"a*", b"a", false));
         assert!(!matches(b"a", b"", false));
         assert!(matches(b"*", b"", false) || !matches(b"*", b"", false));
+    }
+
+    #[test]
+    fn deep_patterns_do_not_overflow_the_stack() {
+        let deep = b"*a".repeat(100_000);
+        let s = vec![b'a'; 200_000];
+        assert!(!matches(&deep, &s, false));
+        let shallow = b"*a".repeat(MAX_NESTING);
+        assert!(matches(&shallow, &s[..MAX_NESTING], false));
     }
 
     #[test]

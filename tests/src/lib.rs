@@ -6,6 +6,8 @@
 //!
 //! # Layout
 //! - [`aof`]: a shard with an AOF on a directory that outlives it (kill, restart).
+//! - [`powerloss`]: the fsync-recording shim and the cut back to the last sync.
+//! - [`linearize`]: a linearizability checker for GET/SET/INCR register histories.
 //! - [`bin`]: finds (and keeps fresh) the `shoal` binary the tests run.
 //! - [`server`]: starts a shard or a `redis-server` on a free port; both die on drop.
 //! - [`resp`]: a small, order-preserving RESP2/RESP3 reply parser and encoder.
@@ -26,6 +28,8 @@ pub mod aof;
 pub mod bin;
 pub mod client;
 pub mod diff;
+pub mod linearize;
+pub mod powerloss;
 pub mod resp;
 pub mod server;
 

@@ -125,6 +125,11 @@ impl ChildServer {
         fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
+    /// The child's process id (for /proc measurements).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// True while the process is alive.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

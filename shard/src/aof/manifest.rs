@@ -203,6 +203,12 @@ impl Manifest {
         }
     }
 
+    /// True when [`Manifest::to_text`] can be read back: every line fits the reader's
+    /// line limit (a long or escaped file name may not).
+    pub fn storable(&self) -> bool {
+        self.to_text().lines().all(line_fits)
+    }
+
     /// The manifest's text: base, history, incr, one line each.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
@@ -255,8 +261,19 @@ impl Manifest {
     pub fn store(&self, dir: &Path) -> Result<(), AofError> {
         let tmp = dir.join(format!("{TEMP_PREFIX}{MANIFEST_NAME}"));
         let dst = dir.join(MANIFEST_NAME);
+        let text = self.to_text();
+        // A manifest that could not be read back would keep the shard from ever
+        // starting again; refuse it while the old one is still in place.
+        if let Some((i, line)) = text.lines().enumerate().find(|(_, l)| !line_fits(l)) {
+            return Err(AofError::Manifest {
+                path: dst,
+                line: i + 1,
+                text: line.chars().take(64).collect(),
+                msg: "The AOF manifest line would be too long to read back",
+            });
+        }
         let mut f = File::create(&tmp).map_err(|e| AofError::io("create", &tmp, e))?;
-        f.write_all(self.to_text().as_bytes())
+        f.write_all(text.as_bytes())
             .map_err(|e| AofError::io("write", &tmp, e))?;
         // IMPORTANT: the contents must be on disk before the rename makes them current.
         f.sync_all().map_err(|e| AofError::io("fsync", &tmp, e))?;
@@ -265,6 +282,12 @@ impl Manifest {
         // IMPORTANT: fsync folder, or the rename itself may be lost in a crash.
         sync_dir(dir)
     }
+}
+
+/// Whether `line` (without its newline) is short enough for `parse` to accept.
+fn line_fits(line: &str) -> bool {
+    // The line and its newline must fit in one MAX_LINE read.
+    line.len() < MAX_LINE
 }
 
 /// Name of the base file with sequence `seq`.

@@ -163,3 +163,26 @@ fn atoll_is_lenient_like_c() {
     assert_eq!(atoll(b"x"), 0);
     assert_eq!(atoll(b"99999999999999999999999"), i64::MAX);
 }
+
+#[test]
+fn a_manifest_that_could_not_be_read_back_is_not_stored() {
+    // Found by fuzzing: a name that parses can be too long once written back escaped.
+    let name = format!("appendonly.aof.{}.incr.aof", "\u{11}".repeat(300));
+    let m = Manifest {
+        base: None,
+        history: Vec::new(),
+        incr: vec![AofInfo {
+            name,
+            seq: 1,
+            kind: FileKind::Incr,
+        }],
+    };
+    assert!(!m.storable());
+    assert!(Manifest::parse(m.to_text().as_bytes()).is_err());
+    let dir = crate::aof::testdir::TestDir::new("manifest-too-long");
+    assert!(matches!(
+        m.store(dir.path()),
+        Err(AofError::Manifest { .. })
+    ));
+    assert!(!dir.path().join(MANIFEST_NAME).exists());
+}

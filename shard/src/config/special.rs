@@ -53,21 +53,19 @@ pub(super) fn parse_dir(s: &str) -> Result<Val, String> {
     }
 }
 
+/// Parses `class hard soft seconds` groups into canonical bytes, keeping only the classes
+/// named: as in Redis, a class left out keeps its current limits.
 pub(super) fn parse_obuf(s: &str) -> Result<Val, String> {
     let a = words(s);
     if !a.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
-    let mut classes = [
-        ("normal", 0u128, 0u128, 0i64),
-        ("slave", 256 << 20, 64 << 20, 60),
-        ("pubsub", 32 << 20, 8 << 20, 60),
-    ];
+    let mut classes: Vec<(&str, u128, u128, i64)> = Vec::new();
     for chunk in a.chunks(4) {
         let class = match chunk[0].to_ascii_lowercase().as_str() {
-            "normal" => 0,
-            "slave" | "replica" => 1,
-            "pubsub" => 2,
+            "normal" => "normal",
+            "slave" | "replica" => "slave",
+            "pubsub" => "pubsub",
             _ => {
                 return Err("Invalid client class specified in buffer limit configuration.".into())
             }
@@ -77,9 +75,8 @@ pub(super) fn parse_obuf(s: &str) -> Result<Val, String> {
         let secs = chunk[3].parse::<i64>().ok().filter(|&s| s >= 0);
         match (hard, soft, secs) {
             (Some(h), Some(so), Some(se)) => {
-                classes[class].1 = h;
-                classes[class].2 = so;
-                classes[class].3 = se;
+                classes.retain(|c| c.0 != class);
+                classes.push((class, h, so, se));
             }
             _ => {
                 return Err(
@@ -278,6 +275,47 @@ pub(super) fn get_dir(c: &ShardConfig) -> Val {
 pub(super) fn set_dir(c: &mut ShardConfig, v: Val) {
     if let Val::Str(s) = v {
         c.data_dir = s.into();
+    }
+}
+
+pub(super) fn get_obuf(c: &ShardConfig) -> Val {
+    let l = &c.obuf_limits;
+    let show = |n: &str, l: &crate::config::ObufLimit| {
+        format!("{n} {} {} {}", l.hard, l.soft, l.soft_seconds)
+    };
+    Val::Str(format!(
+        "{} {} {}",
+        show("normal", &l.normal),
+        show("slave", &l.replica),
+        show("pubsub", &l.pubsub)
+    ))
+}
+
+/// Takes the canonical text `parse_obuf` produced: every class, in bytes.
+pub(super) fn set_obuf(c: &mut ShardConfig, v: Val) {
+    let Val::Str(s) = v else {
+        return;
+    };
+    let words: Vec<&str> = s.split_whitespace().collect();
+    for chunk in words.chunks(4) {
+        let [class, hard, soft, secs] = chunk else {
+            continue;
+        };
+        let (Ok(hard), Ok(soft), Ok(soft_seconds)) = (hard.parse(), soft.parse(), secs.parse())
+        else {
+            continue;
+        };
+        let limit = crate::config::ObufLimit {
+            hard,
+            soft,
+            soft_seconds,
+        };
+        match *class {
+            "normal" => c.obuf_limits.normal = limit,
+            "slave" => c.obuf_limits.replica = limit,
+            "pubsub" => c.obuf_limits.pubsub = limit,
+            _ => {}
+        }
     }
 }
 
