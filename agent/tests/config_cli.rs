@@ -132,8 +132,10 @@ fn environment_overrides_flags() {
         ],
     );
     a.wait_ready(Duration::from_secs(10));
-    assert_eq!(a.shards()[0].1, 7963);
+    // The database port is the proxy's; the shard itself has no TCP port.
+    assert_eq!(a.shards()[0].1, None);
     assert!(pings(7963));
+    assert!(!pings(7962), "the flag's port is not used");
     let line = a.log().lines().next().unwrap_or("").to_string();
     let v: serde_json::Value =
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));

@@ -6,25 +6,27 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
-fn port_of(pid: i32) -> Option<u16> {
+/// The Unix socket a shard process was started with (`--unixsocket`).
+fn socket_of(pid: i32) -> Option<PathBuf> {
     let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let args: Vec<String> = cmd
         .split(|&b| b == 0)
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    let i = args.iter().position(|a| a == "--port")?;
-    args.get(i + 1)?.parse().ok()
+    let i = args.iter().position(|a| a == "--unixsocket")?;
+    args.get(i + 1).map(PathBuf::from)
 }
 
-fn shard_on(agent: i32, port: u16) -> Option<i32> {
+fn shard_on(agent: i32, socket: &Path) -> Option<i32> {
     children(agent)
         .into_iter()
-        .find(|&p| running(p) && port_of(p) == Some(port))
+        .find(|&p| running(p) && socket_of(p).as_deref() == Some(socket))
 }
 
 fn can_unshare() -> bool {
@@ -77,19 +79,21 @@ fn as_pid_1_restarted_shards_and_orphans_leave_no_zombies() {
         "agent is PID 1 in its namespace: {nspid}"
     );
 
+    let sockets = a.shard_sockets();
+    assert_eq!(sockets.len(), 2);
     let mut worst = Duration::ZERO;
     let mut total = Duration::ZERO;
     for cycle in 0..cycles {
-        let port = 7985 + (cycle % 2) as u16;
-        let old = shard_on(agent, port).expect("shard running");
+        let socket = &sockets[cycle % 2];
+        let old = shard_on(agent, socket).expect("shard running");
         unsafe_free_kill(old, 9);
         let t = Instant::now();
         let back = wait_until(Duration::from_secs(5), || {
-            matches!(shard_on(agent, port), Some(p) if p != old) && pings(port)
+            matches!(shard_on(agent, socket), Some(p) if p != old) && pings_socket(socket)
         });
         assert!(
             back.is_some(),
-            "cycle {cycle}: shard on {port} not back; log:\n{}",
+            "cycle {cycle}: shard on {socket:?} not back; log:\n{}",
             a.log()
         );
         let took = t.elapsed();

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -28,12 +27,15 @@ fn four_shards_are_pinned_round_robin_within_the_allowed_set() {
     let _s = serial();
     let agent = Agent::start("four", 7904, &["--shards", "4", "--port", "7900"]);
     let shards = agent.shards();
+    let sockets = agent.shard_sockets();
     assert_eq!(shards.len(), 4);
+    assert!(pings(7900), "the database port serves");
     let allowed = allowed_here();
     let mut cpus = Vec::new();
-    for (i, (pid, port)) in shards.iter().enumerate() {
-        assert_eq!(*port, 7900 + i as u16);
-        assert!(pings(*port), "shard {i} serves on its port");
+    for (i, ((pid, port), socket)) in shards.iter().zip(&sockets).enumerate() {
+        // Without cluster_api a shard has no TCP port: only the agent reaches it.
+        assert_eq!(*port, None, "shard {i}");
+        assert!(pings_socket(socket), "shard {i} serves on {socket:?}");
         let list = cpus_allowed(pid.unwrap());
         let cpu: usize = list
             .parse()
@@ -82,11 +84,12 @@ fn a_killed_shard_serves_again_quickly_and_alone() {
     let _s = serial();
     let agent = Agent::start("kill9", 7922, &["--shards", "2", "--port", "7920"]);
     let before = agent.shards();
+    let sockets = agent.shard_sockets();
     let (victim, other) = (before[0].0.unwrap(), before[1].0.unwrap());
     unsafe_free_kill(victim, 9);
     let t = Instant::now();
     let back = wait_until(Duration::from_secs(2), || {
-        matches!(agent.shards()[0].0, Some(p) if p != victim) && pings(7920)
+        matches!(agent.shards()[0].0, Some(p) if p != victim) && pings_socket(&sockets[0])
     });
     let took = back.unwrap_or_else(|| panic!("shard 0 not back; log:\n{}", agent.log()));
     eprintln!("restart latency: {} ms", t.elapsed().as_millis());
@@ -94,7 +97,8 @@ fn a_killed_shard_serves_again_quickly_and_alone() {
     agent.wait_ready(Duration::from_secs(2));
     // The other shard never noticed.
     assert_eq!(agent.shards()[1].0, Some(other));
-    assert!(pings(7921));
+    assert!(pings_socket(&sockets[1]));
+    assert!(pings(7920), "the database port serves");
     let (_, metrics) = agent.get("/metrics");
     assert!(
         metrics.contains("shoal_shard_restarts_total{database=\"default\",shard=\"0\"} 1"),
@@ -111,27 +115,31 @@ fn shards_die_with_a_killed_agent() {
     let _s = serial();
     let mut agent = Agent::start("pdeathsig", 7927, &["--shards", "2", "--port", "7925"]);
     let pids: Vec<i32> = agent.shards().iter().map(|s| s.0.unwrap()).collect();
+    let sockets = agent.shard_sockets();
+    assert!(sockets.iter().all(|s| pings_socket(s)));
     agent.signal(9);
     agent.wait_exit(Duration::from_secs(1)).unwrap();
     let t = Instant::now();
     let gone = wait_until(Duration::from_secs(1), || pids.iter().all(|&p| !running(p)));
     eprintln!("shards gone {} ms after the agent", t.elapsed().as_millis());
     assert!(gone.is_some(), "shards {pids:?} outlived the agent");
-    assert!(!pings(7925) && !pings(7926));
+    assert!(!pings(7925));
+    assert!(
+        sockets.iter().all(|s| !pings_socket(s)),
+        "a shard still answers on its socket"
+    );
 }
 
 #[test]
 fn a_crash_loop_backs_off_while_the_others_serve() {
     let _s = serial();
-    // Shard 1's port is taken, so it exits as soon as it starts.
-    let blocker = TcpListener::bind("127.0.0.1:7931").unwrap();
-    let agent = Agent::spawn(
-        "crashloop",
-        7932,
-        &[],
-        &["--shards", "2", "--port", "7930"],
-        &[],
-    );
+    // A regular file where shard 1's appendonlydir must be: it cannot create its AOF
+    // directory, so it exits as soon as it starts.
+    let dir = temp_dir("crashloop");
+    let shard1 = dir.join("data").join("default").join("shard-1");
+    std::fs::create_dir_all(&shard1).unwrap();
+    let blocker = write_file(&shard1, "appendonlydir", "not a directory");
+    let agent = Agent::spawn_in(dir, 7932, &[], &["--shards", "2", "--port", "7930"], &[]);
     agent.wait_admin();
     let mut delays = Vec::new();
     let t = Instant::now();
@@ -155,12 +163,24 @@ fn a_crash_loop_backs_off_while_the_others_serve() {
         "delays grow: {delays:?}"
     );
     assert_eq!(agent.get("/readyz").0, 503);
-    assert!(pings(7930), "the healthy shard serves");
+    let sockets = agent.shard_sockets();
+    assert!(pings_socket(&sockets[0]), "the healthy shard serves");
+    assert!(!pings_socket(&sockets[1]), "the failing shard does not");
     assert_eq!(agent.status()["shards"][0]["restarts"], 0);
-    // Once the port is free the shard comes up and the agent turns ready.
-    drop(blocker);
+    // Through the proxy, a key on the healthy shard is served.
+    let map = shoal_proto::SlotMap::even(2);
+    let key_on = |shard: usize| {
+        (0..)
+            .map(|i| format!("k{i}"))
+            .find(|k| map.key_owner(k.as_bytes()) == shard)
+            .unwrap()
+    };
+    assert_eq!(redis(7930, &["SET", &key_on(0), "v"]).unwrap(), "+OK");
+    // Once the way is clear the shard comes up and the agent turns ready.
+    std::fs::remove_file(blocker).unwrap();
     agent.wait_ready(Duration::from_secs(10));
-    assert!(pings(7931));
+    assert!(pings_socket(&sockets[1]));
+    assert_eq!(redis(7930, &["SET", &key_on(1), "v"]).unwrap(), "+OK");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -124,8 +125,10 @@ impl Agent {
         serde_json::from_str(&body).unwrap()
     }
 
-    /// (pid, port) of every shard, as /status reports them.
-    pub fn shards(&self) -> Vec<(Option<i32>, u16)> {
+    /// (pid, TCP port) of every shard, as /status reports them. A shard listens on TCP only
+    /// under `cluster_api`; otherwise the agent reaches it on its Unix socket alone and the
+    /// port is None.
+    pub fn shards(&self) -> Vec<(Option<i32>, Option<u16>)> {
         self.status()["shards"]
             .as_array()
             .unwrap()
@@ -133,9 +136,19 @@ impl Agent {
             .map(|s| {
                 (
                     s["pid"].as_i64().map(|p| p as i32),
-                    s["port"].as_u64().unwrap() as u16,
+                    s["port"].as_u64().map(|p| u16::try_from(p).unwrap()),
                 )
             })
+            .collect()
+    }
+
+    /// The Unix socket of every shard, as /status reports them.
+    pub fn shard_sockets(&self) -> Vec<PathBuf> {
+        self.status()["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| PathBuf::from(s["socket"].as_str().unwrap()))
             .collect()
     }
 
@@ -197,10 +210,21 @@ pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     Ok((code, body))
 }
 
-/// Sends one command and returns the first reply line, e.g. `+PONG`.
+/// Sends one command over TCP and returns the first reply line, e.g. `+PONG`.
 pub fn redis(port: u16, args: &[&str]) -> std::io::Result<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    let s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    exchange(s, args)
+}
+
+/// Sends one command on a shard's Unix socket and returns the first reply line.
+pub fn redis_socket(path: &Path, args: &[&str]) -> std::io::Result<String> {
+    let s = UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    exchange(s, args)
+}
+
+fn exchange(mut s: impl Read + Write, args: &[&str]) -> std::io::Result<String> {
     let mut req = format!("*{}\r\n", args.len());
     for a in args {
         req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
@@ -217,6 +241,10 @@ pub fn redis(port: u16, args: &[&str]) -> std::io::Result<String> {
 
 pub fn pings(port: u16) -> bool {
     matches!(redis(port, &["PING"]).as_deref(), Ok("+PONG"))
+}
+
+pub fn pings_socket(path: &Path) -> bool {
+    matches!(redis_socket(path, &["PING"]).as_deref(), Ok("+PONG"))
 }
 
 /// `Cpus_allowed_list` of a process.
