@@ -55,6 +55,8 @@ pub fn plan(args: &[Bytes], map: &SlotMap, seed: u64) -> Option<Route> {
             Merger::First
         } else if sub_is("exists") {
             Merger::AndInts
+        } else if sub_is("kill") {
+            Merger::AnyOk
         } else {
             return None;
         }

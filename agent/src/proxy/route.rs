@@ -84,6 +84,13 @@ fn specials() -> &'static HashMap<usize, Special> {
             ("bzpopmin", Blocking),
             ("bzpopmax", Blocking),
             ("bzmpop", Blocking),
+            // A script may run past busy-reply-threshold; on the shared upstream it would
+            // hold every other client's request to that shard behind it, and SCRIPT KILL
+            // too. On its own connection the shard answers the others -BUSY meanwhile.
+            ("eval", Blocking),
+            ("evalsha", Blocking),
+            ("eval_ro", Blocking),
+            ("evalsha_ro", Blocking),
             ("xread", BlockOption),
             ("xreadgroup", BlockOption),
             ("wait", Wait),

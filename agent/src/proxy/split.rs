@@ -61,6 +61,9 @@ pub enum Merger {
     Slowlog { count: i64 },
     /// INFO: fields summed across shards, overridable by the proxy.
     Info(InfoMerge),
+    /// SCRIPT KILL: a script runs on at most one shard, so one `+OK` means it was
+    /// killed; otherwise `-UNKILLABLE` beats `-NOTBUSY`, as that shard's answer is the news.
+    AnyOk,
 }
 
 /// The reply when a shard's reply cannot be decoded or has the wrong shape.
@@ -76,6 +79,15 @@ impl Merger {
                 Ok(Some((v, _))) => values.push(v),
                 _ => return BAD_REPLY.to_vec(),
             }
+        }
+        if matches!(self, Merger::AnyOk) {
+            if let Some(i) = values.iter().position(|v| !v.is_error()) {
+                return replies[i].to_vec();
+            }
+            let busy = replies.iter().find(|r| !r.starts_with(b"-NOTBUSY"));
+            return busy
+                .or(replies.first())
+                .map_or(BAD_REPLY.to_vec(), |r| r.to_vec());
         }
         if let Some(err) = values.iter().find(|v| v.is_error()) {
             return err.to_bytes();
@@ -103,7 +115,7 @@ impl Merger {
                     parts.get(p as usize)?.get(i as usize)?.encode(&mut out);
                 }
             }
-            Merger::First => out.extend_from_slice(raw.first()?),
+            Merger::First | Merger::AnyOk => out.extend_from_slice(raw.first()?),
             Merger::Sum | Merger::Max => {
                 let mut ints = values.iter().map(|v| match v {
                     Value::Int(n) => Some(*n),
