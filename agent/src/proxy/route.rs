@@ -356,10 +356,12 @@ mod tests {
             Route::Shard(d.slots.key_owner(b"a"))
         );
         assert_eq!(r(&d, "SUNIONSTORE a b c"), Route::CrossSlot);
+        // Scripts run on their own connection to the shard owning their keys.
         assert_eq!(
             r(&d, "EVAL s 2 {t}1 {t}2"),
-            Route::Shard(d.slots.key_owner(b"t"))
+            Route::Dedicated(d.slots.key_owner(b"t"))
         );
+        assert_eq!(r(&d, "EVAL s 0"), Route::Dedicated(0));
         assert_eq!(r(&d, "EVAL s 2 a b"), Route::CrossSlot);
         assert_eq!(r(&d, "TIME"), Route::Shard(0));
         assert_eq!(r(&d, "NOSUCH a"), Route::Shard(0));
