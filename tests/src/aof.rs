@@ -19,6 +19,8 @@ pub struct AofShard {
     env: Vec<(String, String)>,
     /// A command line the shard runs under (e.g. `strace -f -e inject=…`).
     pub wrap: Vec<String>,
+    /// The binary to run; the test build's own unless a test asks for the release one.
+    bin: PathBuf,
 }
 
 impl AofShard {
@@ -39,6 +41,23 @@ impl AofShard {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             wrap: Vec::new(),
+            bin: crate::bin::shoal_bin(),
+        };
+        s.restart();
+        s
+    }
+
+    /// Like [`AofShard::start`], running the release build (see
+    /// [`crate::bin::shoal_release_bin`]).
+    pub fn start_release(dir: &Path, fsync: &str) -> AofShard {
+        let mut s = AofShard {
+            child: None,
+            port: free_port(),
+            dir: dir.to_path_buf(),
+            fsync: fsync.to_string(),
+            env: Vec::new(),
+            wrap: Vec::new(),
+            bin: crate::bin::shoal_release_bin(),
         };
         s.restart();
         s
@@ -55,10 +74,10 @@ impl AofShard {
         let mut cmd = match self.wrap.split_first() {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
-                c.args(rest).arg(crate::bin::shoal_bin());
+                c.args(rest).arg(&self.bin);
                 c
             }
-            None => Command::new(crate::bin::shoal_bin()),
+            None => Command::new(&self.bin),
         };
         cmd.args(["shard", "--bind", "127.0.0.1", "--log-level", "info"])
             .args(["--port", &self.port.to_string()])
@@ -158,6 +177,7 @@ impl AofShard {
             fsync: fsync.to_string(),
             env: Vec::new(),
             wrap: Vec::new(),
+            bin: crate::bin::shoal_bin(),
         }
     }
 

@@ -24,6 +24,34 @@ pub fn shoal_bin() -> PathBuf {
     BIN.get_or_init(locate).clone()
 }
 
+/// The release `shoal` binary, built once per process if needed (or `SHOAL_BIN`).
+///
+/// For the few tests whose assertion is a rate, such as how many writes share one
+/// fsync: that ratio depends on how fast the event loop runs while a sync is in flight,
+/// and a debug build runs it several times slower than what ships.
+pub fn shoal_release_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if env::var_os("SHOAL_BIN").is_some() {
+            return locate();
+        }
+        let profile_dir = profile_dir();
+        let release_dir = profile_dir
+            .parent()
+            .map(|target| target.join("release"))
+            .unwrap_or_else(|| profile_dir.clone());
+        build(&release_dir, true);
+        let bin = release_dir.join("shoal");
+        assert!(
+            bin.is_file(),
+            "{} missing after the release build",
+            bin.display()
+        );
+        bin
+    })
+    .clone()
+}
+
 fn locate() -> PathBuf {
     if let Some(path) = env::var_os("SHOAL_BIN") {
         let path = PathBuf::from(path);

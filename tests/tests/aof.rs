@@ -412,7 +412,7 @@ fn rewrite_under_load_keeps_every_increment() {
 fn group_commit_and_reads_cost_no_disk() {
     let _alone = EXCLUSIVE.write().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("aof-group");
-    let s = AofShard::start(dir.path(), "always");
+    let s = AofShard::start_release(dir.path(), "always");
     let port = s.port;
     let fsyncs0 = s.info_u64("aof_fsyncs");
     let run = |cmd: &'static str| {
