@@ -153,7 +153,9 @@ fn mixed_types() {
 fn through_proxy() {
     let mut failures = Vec::new();
     let mut total = 0;
-    for &(family, keys, gen) in FAMILIES {
+    // Scripts are compared on one shard (`scripts()`): a generated script touches keys it
+    // does not declare, which only a single keyspace can serve.
+    for &(family, keys, gen) in FAMILIES.iter().filter(|f| f.0 != "scripts") {
         let default = if family == "strings_keys_expiry" {
             6_500
         } else {
