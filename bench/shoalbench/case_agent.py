@@ -62,11 +62,9 @@ def need_agent(ctx):
         raise Skip("this shoal binary has no `run` subcommand")
 
 
-def agent_two_shards(ctx):
-    """1b: the agent with 2 shards, all on the server CPU, vs one redis-server there."""
-    need_agent(ctx)
-    agent = Agent(ctx, ctx.port(60), ctx.data_dir("agent2"), 2)
-    redis = Redis(ctx.port(61), ctx.data_dir("agent2-redis"), cpu=ctx.args.server_cpu)
+def side_by_side(ctx, agent, redis, shoal_side, section, label):
+    """Fills both servers, then compares SET and GET at pipeline 1 and 16; `shoal_side` is
+    what redis-benchmark talks to on shoal's side (the agent, or its cluster entry)."""
     figures = {}
     try:
         for s in (agent, redis):
@@ -74,17 +72,26 @@ def agent_two_shards(ctx):
             resp.fill(s.port, ctx.args.keyspace, size=ctx.args.size)
         for test in ("set", "get"):
             for depth in (1, 16):
-                med = compare(ctx, [agent, redis], test, depth,
-                              label="agent 2 shards %s P=%d" % (test.upper(), depth))
+                med = compare(ctx, [shoal_side, redis], test, depth,
+                              label="%s %s P=%d" % (label, test.upper(), depth))
                 figures["%s/P%d" % (test, depth)] = med
-                ctx.row("agent-2-shards", "%s rps, pipeline %d" % (test.upper(), depth),
+                ctx.row(section, "%s rps, pipeline %d" % (test.upper(), depth),
                         med["shoal"]["rps"], med["redis"]["rps"], note=spread_note(med),
                         paired=med["paired"]["rps"])
     finally:
         for s in (agent, redis):
             s.stop()
             s.wipe()
-    ctx.results["agent_two_shards"] = figures
+    return figures
+
+
+def agent_two_shards(ctx):
+    """1b: the agent with 2 shards, all on the server CPU, vs one redis-server there."""
+    need_agent(ctx)
+    agent = Agent(ctx, ctx.port(60), ctx.data_dir("agent2"), 2)
+    redis = Redis(ctx.port(61), ctx.data_dir("agent2-redis"), cpu=ctx.args.server_cpu)
+    ctx.results["agent_two_shards"] = side_by_side(
+        ctx, agent, redis, agent, "agent-2-shards", "agent 2 shards")
 
 
 class ClusterEntry:
@@ -104,25 +111,8 @@ def cluster_api(ctx):
     need_agent(ctx)
     agent = Agent(ctx, ctx.port(70), ctx.data_dir("cluster"), 2, cluster_api=True)
     redis = Redis(ctx.port(75), ctx.data_dir("cluster-redis"), cpu=ctx.args.server_cpu)
-    entry = ClusterEntry(agent)
-    figures = {}
-    try:
-        for s in (agent, redis):
-            s.start()
-            resp.fill(s.port, ctx.args.keyspace, size=ctx.args.size)
-        for test in ("set", "get"):
-            for depth in (1, 16):
-                med = compare(ctx, [entry, redis], test, depth,
-                              label="cluster API %s P=%d" % (test.upper(), depth))
-                figures["%s/P%d" % (test, depth)] = med
-                ctx.row("cluster-api-2-shards", "%s rps, pipeline %d" % (test.upper(), depth),
-                        med["shoal"]["rps"], med["redis"]["rps"], note=spread_note(med),
-                        paired=med["paired"]["rps"])
-    finally:
-        for s in (agent, redis):
-            s.stop()
-            s.wipe()
-    ctx.results["cluster_api"] = figures
+    ctx.results["cluster_api"] = side_by_side(
+        ctx, agent, redis, ClusterEntry(agent), "cluster-api-2-shards", "cluster API")
 
 
 def restart_after_kill(ctx):
