@@ -20,6 +20,11 @@ pub struct Client {
     pub last_interaction: Instant,
     /// Full name of the last command run (`client|list`), for CLIENT LIST's `cmd=`.
     pub last_cmd: &'static str,
+    /// The spec of the command `cmd::execute` is running (None if it named no command).
+    pub running: Option<&'static shoal_proto::command::CommandSpec>,
+    /// The AOF offset this connection's pending replies must see durable under
+    /// `appendfsync always` (`persist::dirty::ALL`: everything applied).
+    pub durable_need: u64,
     /// True when no password is required or the client has authenticated.
     pub authenticated: bool,
     /// Reply, then close (QUIT, CLIENT KILL of oneself, protocol errors).
@@ -69,6 +74,8 @@ impl Client {
             created: now,
             last_interaction: now,
             last_cmd: "NULL",
+            running: None,
+            durable_need: 0,
             authenticated,
             close_after_reply: false,
             killed: false,

@@ -134,7 +134,7 @@ pub async fn serve<S>(
                 scripting,
             )
         };
-        if !durable_gate(&shared, &mut stream).await {
+        if !durable_gate(&shared, &client_rc, &mut stream).await {
             break;
         }
         if client_rc.borrow().killed {
@@ -157,6 +157,8 @@ pub async fn serve<S>(
             let mut srv = shared.borrow_mut();
             let mut client = client_rc.borrow_mut();
             client.script_wait = false;
+            // The script ran on after EVAL returned; its reply needs all it did.
+            client.durable_need = crate::persist::dirty::ALL;
             if let Some(text) = &done.error {
                 srv.stats.count_error(text);
             }
@@ -169,7 +171,9 @@ pub async fn serve<S>(
         if blocked {
             match wait_unblocked(&shared, &client_rc, id, &mut stream, &mut inbuf, &kill).await {
                 Some(reply) => {
-                    if !durable_gate(&shared, &mut stream).await {
+                    // The waking command ran on another connection's turn.
+                    client_rc.borrow_mut().durable_need = crate::persist::dirty::ALL;
+                    if !durable_gate(&shared, &client_rc, &mut stream).await {
                         break;
                     }
                     shared.borrow_mut().stats.total_net_output_bytes += reply.len() as u64;
@@ -220,8 +224,13 @@ pub async fn serve<S>(
 /// so far is on disk (other connections are served meanwhile). A failed sync means a reply
 /// could claim what a crash would take back: the client gets an error instead and the
 /// process exits for its supervisor to restart it. False when the connection must close.
-async fn durable_gate<S: AsyncWrite + Unpin>(shared: &Rc<RefCell<Server>>, stream: &mut S) -> bool {
-    let gate = shared.borrow().persist.reply_gate();
+async fn durable_gate<S: AsyncWrite + Unpin>(
+    shared: &Rc<RefCell<Server>>,
+    client: &RefCell<Client>,
+    stream: &mut S,
+) -> bool {
+    let need = std::mem::take(&mut client.borrow_mut().durable_need);
+    let gate = shared.borrow().persist.reply_gate(need);
     let Some((need, mut wait)) = gate else {
         return true;
     };

@@ -57,8 +57,12 @@ pub fn run(config: ShardConfig) -> Result<(), ShardError> {
     if let Some(cpu) = config.cpu {
         pin_to_cpu(cpu)?;
     }
+    // The current-thread runtime parks on this thread, so the hook sees the loop's
+    // pending AOF hand-over.
+    crate::persist::install_park_hook();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .on_thread_park(crate::persist::on_park)
         .build()
         .map_err(ShardError::Runtime)?;
     let local = LocalSet::new();

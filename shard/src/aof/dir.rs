@@ -182,6 +182,11 @@ impl Aof {
         self.writer.flush()
     }
 
+    /// A handle that wakes the helper from outside the loop's borrow of the server.
+    pub fn flusher(&self) -> super::Flusher {
+        self.writer.flusher()
+    }
+
     pub fn durable(&self) -> DurableWait {
         self.writer.durable()
     }

@@ -85,6 +85,7 @@ pub mod record;
 pub mod rewrite;
 pub mod sink;
 pub mod stats;
+pub mod syncs;
 pub mod writer;
 
 #[cfg(test)]
@@ -100,7 +101,7 @@ pub use loader::{check, fix, load_dir, LoadOptions, LoadReport, Report};
 pub use manifest::{AofInfo, FileKind, Manifest};
 pub use rewrite::Rewrite;
 pub use stats::AofStats;
-pub use writer::AofWriter;
+pub use writer::{AofWriter, Flusher};
 
 /// Folder of the AOF inside a shard's data directory.
 pub const DIR_NAME: &str = "appendonlydir";

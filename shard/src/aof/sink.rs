@@ -4,36 +4,56 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// An append-only destination.
 pub trait AofSink: Send + 'static {
     /// One `write(2)`; may write less than `buf`.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
-    /// `fdatasync(2)`: data and the metadata needed to read it back (the file size).
-    fn sync_data(&mut self) -> io::Result<()>;
+    /// A handle that syncs this file from any thread, while the helper keeps writing.
+    fn syncer(&self) -> Arc<dyn Syncer>;
+    /// `fdatasync(2)` on the helper's own thread.
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.syncer().sync_data()
+    }
     /// Path for log lines and errors.
     fn path(&self) -> &Path;
 }
 
+/// `fdatasync(2)`: data and the metadata needed to read it back (the file size). It covers
+/// every byte written before the call began, whichever descriptor or thread wrote it.
+pub trait Syncer: Send + Sync {
+    fn sync_data(&self) -> io::Result<()>;
+}
+
+impl Syncer for File {
+    fn sync_data(&self) -> io::Result<()> {
+        File::sync_data(self)
+    }
+}
+
 /// A real file opened for appending.
 pub struct FileSink {
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
 }
 
 impl FileSink {
     pub fn new(file: File, path: PathBuf) -> Self {
-        FileSink { file, path }
+        FileSink {
+            file: Arc::new(file),
+            path,
+        }
     }
 }
 
 impl AofSink for FileSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.write(buf)
+        (&*self.file).write(buf)
     }
 
-    fn sync_data(&mut self) -> io::Result<()> {
-        self.file.sync_data()
+    fn syncer(&self) -> Arc<dyn Syncer> {
+        self.file.clone()
     }
 
     fn path(&self) -> &Path {

@@ -30,6 +30,7 @@ use super::error::AofError;
 use super::record::{encode_annotation, encode_command, BatchCrc};
 use super::sink::AofSink;
 use super::stats::AofStats;
+use super::syncs::{Slots, IN_FLIGHT};
 use super::AppendFsync;
 
 /// How long an idle helper sleeps before looking for appends nobody flushed.
@@ -57,11 +58,16 @@ struct Inner {
     woken: bool,
     shutdown: bool,
     poisoned: Option<String>,
+    /// The syncs of `always`, run by the sync threads.
+    syncs: Slots,
 }
 
 struct Shared {
     inner: Mutex<Inner>,
+    /// Wakes the helper: appends, shutdown, and a sync slot coming free.
     wake: Condvar,
+    /// Wakes the sync threads.
+    sync_wake: Condvar,
     stats: Arc<AofStats>,
     durable: watch::Sender<Durable>,
     /// `appendfsync`, changeable at run time (CONFIG SET).
@@ -88,6 +94,7 @@ impl Shared {
 pub struct AofWriter {
     shared: Arc<Shared>,
     helper: Option<JoinHandle<()>>,
+    syncers: Vec<JoinHandle<()>>,
     applied: u64,
 }
 
@@ -103,21 +110,33 @@ impl AofWriter {
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner::default()),
             wake: Condvar::new(),
+            sync_wake: Condvar::new(),
             stats: Arc::new(AofStats::default()),
             durable: tx,
             policy: AtomicU8::new(policy as u8),
         });
         let path = sink.path().to_path_buf();
-        let helper_shared = shared.clone();
+        shared.lock().syncs.set_file(sink.syncer(), path.clone());
+        let mut writer = AofWriter {
+            shared: shared.clone(),
+            helper: None,
+            syncers: Vec::new(),
+            applied: 0,
+        };
+        for i in 0..IN_FLIGHT {
+            let sync_shared = shared.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("aof-sync-{i}"))
+                .spawn(move || sync_loop(&sync_shared))
+                .map_err(|e| AofError::io("spawn aof sync thread for", path.clone(), e))?;
+            writer.syncers.push(handle);
+        }
         let helper = std::thread::Builder::new()
             .name("aof-helper".into())
-            .spawn(move || Helper::new(helper_shared, sink, resume).run())
+            .spawn(move || Helper::new(shared, sink, resume).run())
             .map_err(|e| AofError::io("spawn aof helper for", path, e))?;
-        Ok(AofWriter {
-            shared,
-            helper: Some(helper),
-            applied: 0,
-        })
+        writer.helper = Some(helper);
+        Ok(writer)
     }
 
     /// Queues one command. Never blocks on the disk and never fails: a poisoned writer drops
@@ -151,11 +170,11 @@ impl AofWriter {
     /// Wakes the helper if it is idle and there is something to write. Call after each
     /// batch of commands; while the helper is busy this costs one uncontended lock.
     pub fn flush(&self) {
-        let mut g = self.shared.lock();
-        if !g.busy && !g.woken && !g.segs.is_empty() {
-            g.woken = true;
-            self.shared.wake.notify_one();
-        }
+        wake_if_idle(&self.shared)
+    }
+
+    pub fn flusher(&self) -> Flusher {
+        Flusher(self.shared.clone())
     }
 
     /// A handle to await durability with; clone it per connection.
@@ -253,12 +272,41 @@ impl AofWriter {
                 tracing::error!("AOF helper thread panicked");
             }
         }
+        // The helper drained the syncs before it returned.
+        self.shared.lock().syncs.stop = true;
+        self.shared.sync_wake.notify_all();
+        for h in self.syncers.drain(..) {
+            if h.join().is_err() {
+                tracing::error!("AOF sync thread panicked");
+            }
+        }
     }
 }
 
 impl Drop for AofWriter {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// [`AofWriter::flush`], held apart from the writer so the event loop can call it when it
+/// goes idle (see `persist::flush_at_park`).
+#[derive(Clone)]
+pub struct Flusher(Arc<Shared>);
+
+impl Flusher {
+    pub fn flush(&self) {
+        wake_if_idle(&self.0)
+    }
+}
+
+/// While the helper is busy its loop takes whatever piled up, so only an idle helper needs
+/// a wake-up.
+fn wake_if_idle(shared: &Shared) {
+    let mut g = shared.lock();
+    if !g.busy && !g.woken && !g.segs.is_empty() {
+        g.woken = true;
+        shared.wake.notify_one();
     }
 }
 
@@ -291,19 +339,26 @@ impl Helper {
         loop {
             let (segs, end, shutdown) = {
                 let mut g = self.shared.lock();
-                g.busy = false;
                 loop {
+                    let policy = self.shared.policy();
                     let sync_due = self.dirty
-                        && match self.shared.policy() {
+                        && match policy {
                             AppendFsync::Always => true,
                             AppendFsync::Everysec => self.last_sync.elapsed() >= EVERYSEC,
                             AppendFsync::No => false,
                         };
                     self.shared.stats.helper_wakeups.fetch_add(1, Relaxed);
-                    if !g.segs.is_empty() || g.shutdown || sync_due {
+                    // Under `always` a batch is written when a sync can start on it at
+                    // once; until then it grows in `segs` (see `syncs`).
+                    let slot = policy != AppendFsync::Always || g.syncs.free();
+                    let switch = matches!(g.segs.front(), Some(Seg::Switch { .. }));
+                    if g.shutdown || sync_due || (!g.segs.is_empty() && (slot || switch)) {
                         break;
                     }
-                    let timeout = if self.dirty && self.shared.policy() == AppendFsync::Everysec {
+                    // Appends waiting for a slot are taken when a sync finishes: the loop's
+                    // flushes need not wake us for them.
+                    g.busy = !g.segs.is_empty();
+                    let timeout = if self.dirty && policy == AppendFsync::Everysec {
                         EVERYSEC.saturating_sub(self.last_sync.elapsed())
                     } else {
                         IDLE_POLL
@@ -332,17 +387,41 @@ impl Helper {
                 }
             }
             debug_assert_eq!(end_of_data, end);
-            let due = match self.shared.policy() {
-                AppendFsync::Always => true,
-                AppendFsync::Everysec => shutdown || self.last_sync.elapsed() >= EVERYSEC,
-                AppendFsync::No => shutdown,
+            match self.shared.policy() {
+                AppendFsync::Always if self.dirty => self.request_sync(),
+                AppendFsync::Everysec
+                    if self.dirty && (shutdown || self.last_sync.elapsed() >= EVERYSEC) =>
+                {
+                    self.sync()
+                }
+                AppendFsync::No if self.dirty && shutdown => self.sync(),
+                _ => {}
+            }
+            if shutdown {
+                self.drain();
+                if self.shared.lock().segs.is_empty() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hands everything written to the sync threads (under `always`).
+    fn request_sync(&mut self) {
+        self.shared.lock().syncs.request(self.written);
+        self.shared.sync_wake.notify_one();
+        self.dirty = false;
+    }
+
+    /// Waits until no sync is running or waiting: before a sync on this thread, a switch to
+    /// another file, or exit.
+    fn drain(&self) {
+        let mut g = self.shared.lock();
+        while !g.syncs.idle() && g.poisoned.is_none() {
+            g = match self.shared.wake.wait_timeout(g, IDLE_POLL) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
             };
-            if due && self.dirty {
-                self.sync();
-            }
-            if shutdown && self.shared.lock().segs.is_empty() {
-                return;
-            }
         }
     }
 
@@ -352,15 +431,10 @@ impl Helper {
 
     fn poison(&mut self, op: &str, err: std::io::Error) {
         let msg = format!("{op} {}: {err}", self.sink.path().display());
-        tracing::error!(error = %msg, "AOF writer poisoned; it will not retry on this file");
         // Nothing more is written or synced to this file; a pending "dirty" would make the
         // loop spin on a sync it must not retry.
         self.dirty = false;
-        self.shared.stats.last_write_ok.store(false, Relaxed);
-        self.shared.lock().poisoned = Some(msg.clone());
-        self.shared
-            .durable
-            .send_modify(|d| d.failed = Some(msg.clone()));
+        poison_locked(&self.shared, &mut self.shared.lock(), msg);
     }
 
     /// One `write` of the whole batch plus its annotation (more only if the kernel writes
@@ -410,7 +484,9 @@ impl Helper {
         true
     }
 
+    /// A sync on this thread (`everysec`, `no` at close, a switch of files).
     fn sync(&mut self) {
+        self.drain();
         if self.poisoned() {
             self.dirty = false;
             return;
@@ -429,7 +505,9 @@ impl Helper {
         self.dirty = false;
         self.synced = self.written;
         let end = self.written;
-        self.shared.durable.send_modify(|d| d.offset = end);
+        self.shared
+            .durable
+            .send_modify(|d| d.offset = d.offset.max(end));
     }
 
     fn switch(
@@ -439,6 +517,7 @@ impl Helper {
         done: mpsc::Sender<Result<(), String>>,
     ) {
         // The old file is about to stop receiving writes: make it complete first.
+        self.drain();
         if self.dirty {
             self.sync();
         }
@@ -448,6 +527,10 @@ impl Helper {
             let _ = done.send(Err(e.clone()));
             return;
         }
+        self.shared
+            .lock()
+            .syncs
+            .set_file(sink.syncer(), sink.path().to_path_buf());
         self.sink = sink;
         self.crc = BatchCrc::default();
         self.dirty = false;
@@ -462,6 +545,60 @@ impl Helper {
         }
         // The requester may have given up waiting; the switch stands either way.
         let _ = done.send(Ok(()));
+    }
+}
+
+/// Marks the writer failed: waiters get the error, and nothing is written or synced again
+/// until a switch to a new file clears it.
+fn poison_locked(shared: &Shared, g: &mut Inner, msg: String) {
+    tracing::error!(error = %msg, "AOF writer poisoned; it will not retry on this file");
+    shared.stats.last_write_ok.store(false, Relaxed);
+    g.poisoned = Some(msg.clone());
+    shared.durable.send_modify(|d| d.failed = Some(msg));
+}
+
+/// One sync thread: syncs what the helper wrote, [`IN_FLIGHT`] threads side by side.
+fn sync_loop(shared: &Shared) {
+    let mut g = shared.lock();
+    loop {
+        if g.syncs.stop {
+            return;
+        }
+        let job = match g.poisoned {
+            None if g.syncs.wanted() && g.syncs.free() => g.syncs.begin(),
+            _ => None,
+        };
+        let Some((upto, syncer, path)) = job else {
+            g = match shared.sync_wake.wait(g) {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            continue;
+        };
+        drop(g);
+        let start = Instant::now();
+        let res = syncer.sync_data();
+        let took = start.elapsed();
+        shared.stats.record_fsync(took);
+        g = shared.lock();
+        match res {
+            Ok(()) => {
+                if let Some(durable) = g.syncs.succeeded(upto) {
+                    shared
+                        .durable
+                        .send_modify(|d| d.offset = d.offset.max(durable));
+                }
+                if took > DELAYED_FSYNC && g.syncs.wanted() {
+                    shared.stats.delayed_fsync.fetch_add(1, Relaxed);
+                }
+            }
+            Err(e) => {
+                g.syncs.failed();
+                poison_locked(shared, &mut g, format!("fdatasync {}: {e}", path.display()));
+            }
+        }
+        // A slot came free: the helper may write what piled up, or finish a drain.
+        shared.wake.notify_all();
     }
 }
 

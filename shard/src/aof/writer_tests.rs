@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use super::*;
 use crate::aof::reader::scan_file;
+use crate::aof::sink::Syncer;
 use crate::aof::testdir::TestDir;
 
 /// A sink whose syncs can be slowed down or made to fail.
@@ -13,6 +14,8 @@ pub(crate) struct Ctl {
     pub data: Mutex<Vec<u8>>,
     pub writes: AtomicU64,
     pub syncs: AtomicU64,
+    /// Syncs running right now.
+    pub syncing: AtomicU64,
     pub sync_delay_ms: AtomicU64,
     pub fail_sync: AtomicBool,
     pub fail_write: AtomicBool,
@@ -40,17 +43,25 @@ impl AofSink for TestSink {
         Ok(buf.len())
     }
 
-    fn sync_data(&mut self) -> io::Result<()> {
-        std::thread::sleep(Duration::from_millis(self.0.sync_delay_ms.load(SeqCst)));
-        self.0.syncs.fetch_add(1, SeqCst);
-        if self.0.fail_sync.load(SeqCst) {
-            return Err(io::Error::from_raw_os_error(nix::libc::EIO));
-        }
-        Ok(())
+    fn syncer(&self) -> Arc<dyn Syncer> {
+        self.0.clone()
     }
 
     fn path(&self) -> &Path {
         &self.1
+    }
+}
+
+impl Syncer for Ctl {
+    fn sync_data(&self) -> io::Result<()> {
+        self.syncing.fetch_add(1, SeqCst);
+        std::thread::sleep(Duration::from_millis(self.sync_delay_ms.load(SeqCst)));
+        self.syncs.fetch_add(1, SeqCst);
+        self.syncing.fetch_sub(1, SeqCst);
+        if self.fail_sync.load(SeqCst) {
+            return Err(io::Error::from_raw_os_error(nix::libc::EIO));
+        }
+        Ok(())
     }
 }
 
@@ -100,38 +111,81 @@ fn replay(ctl: &Ctl) -> (Vec<Vec<bytes::Bytes>>, Option<crate::aof::Problem>) {
 }
 
 #[test]
-fn appends_during_a_sync_share_the_next_write_and_sync() {
+fn appends_while_every_sync_slot_is_busy_share_the_next_write_and_sync() {
     let (sink, ctl) = TestSink::pair();
     ctl.sync_delay_ms.store(300, SeqCst);
     let mut w = AofWriter::start(sink, AppendFsync::Always, BatchCrc::default()).unwrap();
     let mut durable = w.durable();
-    w.append(&set(0));
-    w.flush();
-    wait_until("first write", || ctl.writes.load(SeqCst) == 1);
-    // The first sync is now in flight: everything below must coalesce.
-    for i in 1..=100 {
+    // Fill every sync slot, one batch each.
+    for i in 0..IN_FLIGHT {
+        w.append(&set(i));
+        w.flush();
+        wait_until("slot taken", || ctl.syncing.load(SeqCst) == i as u64 + 1);
+    }
+    assert_eq!(ctl.writes.load(SeqCst), IN_FLIGHT as u64);
+    // Every slot is busy now: everything below must coalesce into one write and sync.
+    for i in IN_FLIGHT..100 {
         w.append(&set(i));
         w.flush();
     }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        ctl.writes.load(SeqCst),
+        IN_FLIGHT as u64,
+        "no write while slots are busy"
+    );
     let need = w.applied();
     block_on(durable.wait(need)).unwrap();
-    assert_eq!(ctl.writes.load(SeqCst), 2, "one write per batch");
-    assert_eq!(ctl.syncs.load(SeqCst), 2, "one fdatasync per batch");
-    assert_eq!(w.stats().fsyncs.load(SeqCst), 2);
-    assert_eq!(w.stats().write_syscalls.load(SeqCst), 2);
-    assert_eq!(w.stats().batches.load(SeqCst), 2);
+    let batches = IN_FLIGHT as u64 + 1;
+    assert_eq!(ctl.writes.load(SeqCst), batches, "one write per batch");
+    assert_eq!(ctl.syncs.load(SeqCst), batches, "one fdatasync per batch");
+    assert_eq!(w.stats().fsyncs.load(SeqCst), batches);
+    assert_eq!(w.stats().write_syscalls.load(SeqCst), batches);
+    assert_eq!(w.stats().batches.load(SeqCst), batches);
     assert_eq!(durable.current().offset, need);
     let (cmds, problem) = replay(&ctl);
     assert_eq!(problem, None);
-    assert_eq!(cmds.len(), 101);
-    assert_eq!(&cmds[100][1][..], b"k100");
+    assert_eq!(cmds.len(), 100);
+    assert_eq!(&cmds[99][1][..], b"k99");
     let text = String::from_utf8(ctl.data.lock().unwrap().clone()).unwrap();
-    assert_eq!(text.matches("#CRC:").count(), 2);
+    assert_eq!(text.matches("#CRC:").count() as u64, batches);
     assert_eq!(
         w.stats().bytes_written.load(SeqCst),
         text.len() as u64,
         "annotations are counted"
     );
+    w.close().unwrap();
+}
+
+#[test]
+fn a_batch_is_not_durable_before_the_batches_synced_ahead_of_it() {
+    let (sink, ctl) = TestSink::pair();
+    ctl.sync_delay_ms.store(400, SeqCst);
+    let mut w = AofWriter::start(sink, AppendFsync::Always, BatchCrc::default()).unwrap();
+    let mut durable = w.durable();
+    w.append(&set(0));
+    w.flush();
+    wait_until("first sync", || ctl.syncing.load(SeqCst) == 1);
+    let first = w.applied();
+    // The second batch's sync is quick and finishes while the first is still running.
+    ctl.sync_delay_ms.store(0, SeqCst);
+    w.append(&set(1));
+    w.flush();
+    wait_until("second sync done", || ctl.syncs.load(SeqCst) == 1);
+    assert_eq!(
+        ctl.syncing.load(SeqCst),
+        1,
+        "the first sync is still running"
+    );
+    assert_eq!(
+        durable.current().offset,
+        0,
+        "nothing is durable before the first sync"
+    );
+    let need = w.applied();
+    assert!(need > first);
+    block_on(durable.wait(need)).unwrap();
+    assert_eq!(ctl.syncs.load(SeqCst), 2);
     w.close().unwrap();
 }
 

@@ -331,7 +331,11 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[B
     // CLIENT REPLY OFF/SKIP: the command runs, its reply (even an error) is dropped.
     let start = out.len();
     client.reply_skip = std::mem::take(&mut client.reply_skip_next);
+    client.running = None;
+    let before = srv.persist.applied();
     run(srv, client, out, args);
+    let need = srv.persist.reply_need(client.running, args, before);
+    client.durable_need = client.durable_need.max(need);
     if client.reply_off || std::mem::take(&mut client.reply_skip) {
         out.truncate(start);
     }
@@ -346,6 +350,7 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
         }
     };
     client.last_cmd = spec.name;
+    client.running = Some(spec);
     let handler = match handler {
         Some(handler) if spec.arity_ok(args.len()) => handler,
         _ => {
