@@ -15,7 +15,7 @@ use shoal_shard::ShardConfig;
 const EX_USAGE: u8 = 64;
 /// `EX_DATAERR`: the AOF could not be read or repaired.
 const EX_DATAERR: u8 = 65;
-/// `EX_UNAVAILABLE`: a port the agent needs is taken.
+/// `EX_UNAVAILABLE`: a port the agent needs is taken, or another agent holds the data dir.
 const EX_UNAVAILABLE: u8 = 69;
 /// `EX_OSERR`: the system refused (directories, affinity, runtime).
 const EX_OSERR: u8 = 71;
@@ -225,6 +225,7 @@ fn run_agent(args: RunArgs) -> ExitCode {
             ExitCode::from(match &e {
                 crate::run::RunError::Plan(p) if p.is_usage() => EX_USAGE,
                 crate::run::RunError::AdminBind { .. } => EX_UNAVAILABLE,
+                crate::run::RunError::Lock(crate::lock::LockError::Held { .. }) => EX_UNAVAILABLE,
                 crate::run::RunError::Proxy(crate::proxy::ProxyError::Bind { .. }) => {
                     EX_UNAVAILABLE
                 }

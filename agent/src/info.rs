@@ -18,6 +18,10 @@ impl Info {
         Info { fields }
     }
 
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).map(String::as_str)
+    }
+
     pub fn get_u64(&self, key: &str) -> Option<u64> {
         self.fields.get(key)?.parse().ok()
     }

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`cli`]: flags, subcommands and exit codes.
 //! - [`run`]: agent start-up: plan, admin port, proxy, then the supervisor.
+//! - [`lock`]: the agent's exclusive lock on its data directory.
 //! - [`proxy`]: the client port of each database, routing to the shards by slot.
 //! - [`supervisor`]: spawning, pinning, reaping and restarting shards.
 //! - [`admin`]: the HTTP endpoints `/livez` `/readyz` `/status` `/metrics`.
@@ -20,6 +21,7 @@ mod admin;
 mod cli;
 mod health;
 mod info;
+mod lock;
 mod logging;
 mod metrics;
 mod notify;

@@ -32,6 +32,67 @@ pub struct Metrics {
     pub proxy_rejected: IntCounterVec,
     /// Series rendered by their owners at scrape time (the proxy's per-thread counts).
     text_sources: std::sync::Mutex<Vec<TextSource>>,
+    /// Each shard's AOF fsync histogram as last scraped, by (database, shard).
+    fsync: std::sync::Mutex<std::collections::BTreeMap<(String, String), FsyncHistogram>>,
+}
+
+/// A shard's fsync latency histogram as its INFO reports it (`aof_fsync_histogram`:
+/// counts of power-of-two microsecond buckets, `aof_fsync_usec_sum`). The shard keeps
+/// the buckets, so the agent mirrors them rather than observing anything itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct FsyncHistogram {
+    counts: Vec<u64>,
+    sum_micros: u64,
+}
+
+/// The shard's bucket `i` counts syncs under `2^i` µs. The exported `le` bounds are the
+/// buckets from 64 µs (below that a sync only reached the page cache) to 2^24 µs, about
+/// 16.8 s; slower ones fall in `+Inf`.
+const FSYNC_LE_BUCKETS: std::ops::RangeInclusive<usize> = 6..=24;
+
+impl FsyncHistogram {
+    fn parse(info: &Info) -> Option<FsyncHistogram> {
+        let counts = info
+            .get("aof_fsync_histogram")?
+            .split(',')
+            .map(|n| n.parse().ok())
+            .collect::<Option<Vec<u64>>>()?;
+        Some(FsyncHistogram {
+            counts,
+            sum_micros: info.get_u64("aof_fsync_usec_sum")?,
+        })
+    }
+
+    fn render(&self, labels: &str, out: &mut String) {
+        use std::fmt::Write;
+        let mut cum = 0u64;
+        let mut at = 0usize;
+        for i in FSYNC_LE_BUCKETS {
+            while at <= i && at < self.counts.len() {
+                cum = cum.saturating_add(self.counts[at]);
+                at += 1;
+            }
+            let le = (1u64 << i) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "shoal_aof_fsync_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cum}"
+            );
+        }
+        let total: u64 = self.counts.iter().sum();
+        let _ = writeln!(
+            out,
+            "shoal_aof_fsync_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {total}"
+        );
+        let _ = writeln!(
+            out,
+            "shoal_aof_fsync_duration_seconds_sum{{{labels}}} {}",
+            self.sum_micros as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "shoal_aof_fsync_duration_seconds_count{{{labels}}} {total}"
+        );
+    }
 }
 
 /// Appends Prometheus text for series kept outside the registry.
@@ -142,6 +203,7 @@ impl Metrics {
                 c
             },
             text_sources: std::sync::Mutex::new(Vec::new()),
+            fsync: std::sync::Mutex::new(Default::default()),
             registry: r,
         })
     }
@@ -177,6 +239,13 @@ impl Metrics {
         for (field, g) in &self.info_gauges {
             set(g, info.get_u64(field));
         }
+        if let Some(h) = FsyncHistogram::parse(info) {
+            let mut map = match self.fsync.lock() {
+                Ok(m) => m,
+                Err(p) => p.into_inner(),
+            };
+            map.insert((database.to_string(), shard.to_string()), h);
+        }
     }
 
     pub fn add_text_source(&self, f: TextSource) {
@@ -196,6 +265,22 @@ impl Metrics {
         };
         for f in sources.iter() {
             f(&mut text);
+        }
+        let fsync = match self.fsync.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if !fsync.is_empty() {
+            text.push_str(
+                "# HELP shoal_aof_fsync_duration_seconds Time of each fdatasync on the AOF.\n\
+                 # TYPE shoal_aof_fsync_duration_seconds histogram\n",
+            );
+            for ((database, shard), h) in fsync.iter() {
+                h.render(
+                    &format!("database=\"{database}\",shard=\"{shard}\""),
+                    &mut text,
+                );
+            }
         }
         text
     }
@@ -235,6 +320,39 @@ mod tests {
         assert!(text.contains("shoal_aof_fsyncs_total{database=\"db\",shard=\"0\"} 7"));
         assert!(text.contains("shoal_shard_restarts_total{database=\"db\",shard=\"0\"} 0"));
         // A restarted shard's counter starts again from its own value.
+        assert!(
+            !text.contains("shoal_aof_fsync_duration_seconds"),
+            "no histogram yet"
+        );
+        let hist: Vec<String> = (0..26)
+            .map(|i| match i {
+                3 => "5",
+                12 => "2",
+                23 => "1",
+                25 => "1",
+                _ => "0",
+            })
+            .map(String::from)
+            .collect();
+        let info = Info::parse(&format!(
+            "aof_fsync_histogram:{}\r\naof_fsync_usec_sum:9000000\r\n",
+            hist.join(",")
+        ));
+        m.record_info("db", "0", &info);
+        let text = m.render();
+        let l = "database=\"db\",shard=\"0\"";
+        for want in [
+            format!("shoal_aof_fsync_duration_seconds_bucket{{{l},le=\"0.000064\"}} 5"),
+            format!("shoal_aof_fsync_duration_seconds_bucket{{{l},le=\"0.004096\"}} 7"),
+            format!("shoal_aof_fsync_duration_seconds_bucket{{{l},le=\"4.194304\"}} 7"),
+            format!("shoal_aof_fsync_duration_seconds_bucket{{{l},le=\"8.388608\"}} 8"),
+            format!("shoal_aof_fsync_duration_seconds_bucket{{{l},le=\"16.777216\"}} 8"),
+            format!("shoal_aof_fsync_duration_seconds_bucket{{{l},le=\"+Inf\"}} 9"),
+            format!("shoal_aof_fsync_duration_seconds_sum{{{l}}} 9"),
+            format!("shoal_aof_fsync_duration_seconds_count{{{l}}} 9"),
+        ] {
+            assert!(text.contains(&want), "{want} in\n{text}");
+        }
         let info = Info::parse("total_commands_processed:4\r\n");
         m.record_info("db", "0", &info);
         assert!(m

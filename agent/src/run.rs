@@ -30,6 +30,8 @@ pub enum RunError {
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
     Proxy(#[from] crate::proxy::ProxyError),
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
 }
 
 /// The running binary, for re-executing as `shoal shard`. `/proc/self/exe` still works when
@@ -58,6 +60,9 @@ fn proxy_only(config: &Config, plan: &mut plan::Plan) {
 }
 
 pub fn run(config: Config) -> Result<(), RunError> {
+    // First, before anything in the directory is created or unlinked: another agent's
+    // sockets and AOFs there must stay untouched.
+    let _lock = crate::lock::AgentLock::acquire(&config.data_dir)?;
     let resources = Resources::detect()?;
     let mut plan = plan::plan(&config, &resources)?;
     proxy_only(&config, &mut plan);

@@ -152,7 +152,16 @@ impl Client {
                     return;
                 }
             }
-            self.ctx.shared.busy.fetch_add(1, Ordering::Relaxed);
+            // Busy first, then the stop flag (both SeqCst, mirroring the stop's store then
+            // load): either the stop waits for this batch, or the batch sees the stop.
+            // During a stop no new batch starts, so the drain ends once the batches
+            // already read are answered, however busy the clients are; the connection
+            // closes with the unexecuted requests unanswered.
+            self.ctx.shared.busy.fetch_add(1, Ordering::SeqCst);
+            if self.ctx.shared.stopping.load(Ordering::SeqCst) {
+                self.ctx.shared.busy.fetch_sub(1, Ordering::SeqCst);
+                return;
+            }
             self.now = Instant::now();
             let used = self.batch(&inbuf).await;
             inbuf.advance(used);

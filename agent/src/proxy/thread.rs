@@ -91,6 +91,12 @@ pub fn spawn(
                         super::client::serve(ctx, nc).await;
                     });
                 }
+                // The channel closes when the stop aborts the listeners. Returning would
+                // drop the LocalSet and with it every client mid-request, so the stop's
+                // drain would wait its whole budget for batches that can no longer end.
+                // The clients finish their batches and close; the thread ends with the
+                // process.
+                std::future::pending::<()>().await;
             });
         })?;
     Ok(ThreadSender(tx))

@@ -10,6 +10,13 @@
 //! `restart_queue` per thread, and are sent as soon as it is back; a request that has
 //! waited `restart_deadline` gets `-TRYAGAIN`. Requests already written when a connection
 //! broke may or may not have run, so they get `-TRYAGAIN` at once rather than a resend.
+//!
+//! A shard can also hang with its connection open (SIGSTOP, a stalled disk under
+//! `appendfsync always`): requests written to it then wait for replies that do not come.
+//! Each one that has waited `restart_deadline` gets `-TRYAGAIN` too, and its reply, when
+//! the shard resumes, is read and dropped; the connection is kept, since the shard will
+//! answer in order. While any such reply is outstanding the shard counts as down for
+//! `restart_queue`.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -48,12 +55,17 @@ struct State {
     waiters: VecDeque<Waiter>,
     /// `waiters[..sent]` have been written and await their replies.
     sent: usize,
+    /// `waiters[..expired]` (within the sent ones) were answered `-TRYAGAIN` while the
+    /// shard did not reply; their late replies are dropped.
+    expired: usize,
     up: bool,
 }
 
 pub struct Upstream {
     st: RefCell<State>,
     wake: Notify,
+    /// Wakes the hang watchdog when requests are written.
+    in_flight: Notify,
     db: Arc<Database>,
     shard: usize,
     resp3: bool,
@@ -71,6 +83,7 @@ impl Upstream {
                 ..State::default()
             }),
             wake: Notify::new(),
+            in_flight: Notify::new(),
             db,
             shard,
             resp3,
@@ -89,7 +102,8 @@ impl Upstream {
         extra: usize,
     ) -> Result<(), Unavailable> {
         let mut st = self.st.borrow_mut();
-        if !st.up && st.waiters.len() + extra >= self.settings.queue {
+        let down = !st.up || st.expired > 0;
+        if down && st.waiters.len() + extra >= self.settings.queue {
             return Err(Unavailable);
         }
         let was_empty = st.wbuf.is_empty();
@@ -112,6 +126,7 @@ impl Upstream {
             return false;
         }
         st.sent -= 1;
+        st.expired = st.expired.saturating_sub(1);
         let Some(w) = st.waiters.pop_front() else {
             return false;
         };
@@ -127,6 +142,8 @@ impl Upstream {
         let mut st = self.st.borrow_mut();
         st.up = false;
         let sent = std::mem::take(&mut st.sent);
+        // Those already answered have no `to` left and get nothing more.
+        st.expired = 0;
         let lost: Vec<Waiter> = st.waiters.drain(..sent).collect();
         drop(st);
         let err = self.tryagain();
@@ -158,6 +175,60 @@ impl Upstream {
             if let Some((r, seq)) = w.to {
                 r.fill(seq, err.clone());
             }
+        }
+    }
+}
+
+impl Upstream {
+    /// Answers `-TRYAGAIN` to the written requests that have waited past the deadline
+    /// for a reply, keeping their places so their late replies are dropped in order.
+    /// Returns when the next written request falls due, if any is waiting.
+    fn expire_in_flight(&self, now: Instant) -> Option<Instant> {
+        let deadline = self.settings.deadline;
+        let mut due = Vec::new();
+        let next = {
+            let mut st = self.st.borrow_mut();
+            let st = &mut *st;
+            let mut next = None;
+            while st.expired < st.sent {
+                let Some(w) = st.waiters.get_mut(st.expired) else {
+                    break;
+                };
+                let at = w.since + deadline;
+                if at > now {
+                    next = Some(at);
+                    break;
+                }
+                if let Some(to) = w.to.take() {
+                    due.push(to);
+                }
+                st.expired += 1;
+            }
+            next
+        };
+        if !due.is_empty() {
+            tracing::warn!(
+                database = %self.db.name,
+                shard = self.shard,
+                requests = due.len(),
+                deadline_ms = deadline.as_millis() as u64,
+                "shard did not answer within restart_deadline"
+            );
+            let err = self.tryagain();
+            for (r, seq) in due {
+                r.fill(seq, err.clone());
+            }
+        }
+        next
+    }
+}
+
+/// Times out the requests a connected shard does not answer (see the module doc).
+async fn watchdog(up: &Upstream) -> std::io::Error {
+    loop {
+        match up.expire_in_flight(Instant::now()) {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => up.in_flight.notified().await,
         }
     }
 }
@@ -307,6 +378,7 @@ async fn serve(up: &Upstream, mut stream: UnixStream) -> std::io::Error {
                     None
                 } else {
                     st.sent = st.waiters.len();
+                    up.in_flight.notify_one();
                     Some(std::mem::replace(&mut st.wbuf, std::mem::take(&mut spare)))
                 }
             };
@@ -328,5 +400,6 @@ async fn serve(up: &Upstream, mut stream: UnixStream) -> std::io::Error {
     tokio::select! {
         e = reader => e,
         e = writer => e,
+        e = watchdog(up) => e,
     }
 }

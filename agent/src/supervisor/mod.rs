@@ -110,6 +110,9 @@ pub async fn run(plan: Plan, shared: Arc<Shared>, opts: Options, mut signals: Si
         }
         sup.publish();
     };
+    // Not ready from the first moment of the stop, while the proxy drains, so that a load
+    // balancer stops sending clients here.
+    sup.mark_stopping();
     if let Some(p) = &sup.opts.proxy {
         p.stop(sup.opts.shutdown_timeout / 2).await;
     }
@@ -342,10 +345,7 @@ impl Supervisor {
         let began = Instant::now();
         tracing::info!(signal = why, "stopping shards");
         crate::notify::send("STOPPING=1");
-        let mut status = self.shared.snapshot();
-        status.ready = false;
-        status.stopping = true;
-        self.shared.publish(status);
+        self.mark_stopping();
         for s in &mut self.slots {
             if let Some(pid) = s.pid {
                 signal(pid, Signal::SIGTERM);
@@ -385,6 +385,13 @@ impl Supervisor {
             took_ms = began.elapsed().as_millis() as u64,
             "all shards stopped"
         );
+    }
+
+    fn mark_stopping(&self) {
+        let mut status = self.shared.snapshot();
+        status.ready = false;
+        status.stopping = true;
+        self.shared.publish(status);
     }
 
     fn any_running(&self) -> bool {

@@ -71,12 +71,15 @@ pub fn persistence(srv: &Server, o: &mut String) {
         let _ = write!(
             o,
             "aof_fsyncs:{}\r\naof_write_syscalls:{}\r\naof_written_bytes:{}\r\n\
-             aof_batches:{}\r\naof_fsync_latency_usec:{}\r\n",
+             aof_batches:{}\r\naof_fsync_latency_usec:{}\r\n\
+             aof_fsync_usec_sum:{}\r\naof_fsync_histogram:{}\r\n",
             s.fsyncs.load(Relaxed),
             s.write_syscalls.load(Relaxed),
             s.bytes_written.load(Relaxed),
             s.batches.load(Relaxed),
             latency_summary(s),
+            s.fsync_micros.load(Relaxed),
+            histogram_counts(s),
         );
     }
     if let Some(l) = &p.loading {
@@ -102,6 +105,13 @@ pub fn persistence(srv: &Server, o: &mut String) {
 
 fn status(ok: bool) -> String {
     if ok { "ok" } else { "err" }.into()
+}
+
+/// The raw fsync histogram for the agent's `/metrics`: the count of each power-of-two
+/// bucket (`2^i` µs upper bound, the last one unbounded), comma-separated.
+fn histogram_counts(s: &AofStats) -> String {
+    let counts: Vec<String> = s.fsync_histogram().iter().map(u64::to_string).collect();
+    counts.join(",")
 }
 
 /// `count=N,avg=A,p50=X,p99=Y,max=Z` from the power-of-two histogram (bucket upper
