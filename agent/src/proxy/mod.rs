@@ -22,8 +22,8 @@
 //! - [`listener`]: accepts on each database's port and deals sockets to the threads.
 //! - [`thread`]: one proxy thread: its runtime, clients and upstreams.
 //! - [`client`]: one client connection: read a batch, route, wait, write once.
-//! - [`route`]: command → shard, local answer, dedicated connection or CROSSSLOT; the hook
-//!   where split/fan-out plans plug in.
+//! - [`route`]: command → shard, local answer, dedicated connection or CROSSSLOT (the
+//!   same-slot rule); the hook where split/fan-out plans plug in.
 //! - [`local`]: commands the proxy answers itself (HELLO, AUTH, CLIENT, SELECT …).
 //! - [`upstream`]: the shared pipelined connection to a shard, its reconnects and the
 //!   queue of requests held while the shard is down.
@@ -35,7 +35,7 @@
 //! - [`cluster`]: the agent's own answers to CLUSTER, READONLY, READWRITE and ASKING.
 //! - [`split`]: MGET/MSET/DEL/UNLINK/EXISTS/TOUCH split by shard, replies merged;
 //!   [`fanout`]: DBSIZE, KEYS, SCAN, INFO, CONFIG SET … to every shard, merged;
-//!   [`plan_exec`] runs either plan on the upstreams. [`crossslot`]: the same-slot rule.
+//!   [`plan_exec`] runs either plan on the upstreams.
 
 pub mod access;
 pub mod acl;
@@ -43,7 +43,6 @@ pub mod client;
 // Until the proxy's client loop calls it, only the tests do.
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod cluster;
-pub mod crossslot;
 pub mod dedicated;
 pub mod fanout;
 mod info_merge;
