@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
-use shoal_proto::frame::{self, Limits, Scanned};
+use shoal_proto::frame::{Limits, Scanned, Scanner};
 use shoal_proto::{CommandSpec, Protocol, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -63,6 +63,10 @@ pub struct Client {
     close: bool,
     /// Names of the batch's commands, for the metrics.
     batch: Vec<&'static str>,
+    /// How far the frame at the front of the input was scanned, and its arguments so
+    /// far: a frame arriving in many reads is not walked again from its start each time.
+    scanner: Scanner,
+    ranges: Vec<(usize, usize)>,
     now: Instant,
 }
 
@@ -104,6 +108,8 @@ pub async fn serve(ctx: Rc<ThreadCtx>, nc: NewClient) {
         blocking: None,
         close: false,
         batch: Vec::with_capacity(16),
+        scanner: Scanner::default(),
+        ranges: Vec::with_capacity(8),
         now: Instant::now(),
     };
     c.run().await;
@@ -118,7 +124,7 @@ impl Client {
         let mut out = BytesMut::with_capacity(READ_CHUNK);
         loop {
             if inbuf.capacity() - inbuf.len() < READ_CHUNK / 4 {
-                let want = frame::pending_bulk(&inbuf).unwrap_or(READ_CHUNK);
+                let want = self.scanner.pending_bulk(inbuf.len()).unwrap_or(READ_CHUNK);
                 inbuf.reserve(want.max(READ_CHUNK));
             }
             if self.meta.killed.load(Ordering::Relaxed) {
@@ -211,7 +217,9 @@ impl Client {
     /// Runs every complete request in `buf`; returns the bytes consumed.
     async fn batch(&mut self, buf: &[u8]) -> usize {
         let mut pos = 0;
-        let mut ranges = Vec::with_capacity(8);
+        // Taken for the batch, as running a command needs `self` whole.
+        let mut scanner = std::mem::take(&mut self.scanner);
+        let mut ranges = std::mem::take(&mut self.ranges);
         let mut args: Vec<&[u8]> = Vec::with_capacity(8);
         while !self.close {
             let limits = Limits {
@@ -219,7 +227,7 @@ impl Client {
                 ..Limits::default()
             };
             let rest = &buf[pos..];
-            match frame::scan(rest, limits, &mut ranges) {
+            match scanner.scan(rest, limits, &mut ranges) {
                 Ok(None) => break,
                 Ok(Some(Scanned::Empty { len })) => pos += len,
                 Ok(Some(Scanned::Multibulk { len })) => {
@@ -243,6 +251,10 @@ impl Client {
                 }
             }
         }
+        // The frame left incomplete at `pos` moves to the front of the input; the
+        // scanner's positions are relative to its start, so they still hold.
+        self.scanner = scanner;
+        self.ranges = ranges;
         pos
     }
 
