@@ -28,7 +28,8 @@
 //! - [`upstream`]: the shared pipelined connection to a shard, its reconnects and the
 //!   queue of requests held while the shard is down.
 //! - [`dedicated`]: a connection one client owns (WATCH, blocking commands).
-//! - [`replies`]: a client's ordered reply slots, filled by upstreams.
+//! - [`replies`]: a client's ordered reply slots, filled by upstreams; [`obuf`]: what
+//!   they and the unwritten output hold, against `client-output-buffer-limit`.
 //! - [`pubsub`]: the agent's broker sink and the (P|S)SUBSCRIBE family.
 //! - [`registry`]: the clients CLIENT LIST/KILL see.
 //! - [`metrics`]: shoal_proxy_* series, counted per thread and merged when scraped.
@@ -50,6 +51,7 @@ pub mod limits;
 pub mod listener;
 pub mod local;
 pub mod metrics;
+pub mod obuf;
 mod plan_exec;
 pub mod pubsub;
 pub mod registry;
