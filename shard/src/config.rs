@@ -131,6 +131,11 @@ pub struct ObufLimit {
 }
 
 impl ObufLimit {
+    /// No limit at all (`0 0 0`, the normal class's default).
+    pub fn is_none(&self) -> bool {
+        self.hard == 0 && self.soft == 0
+    }
+
     /// True when `pending` bytes break the hard limit.
     pub fn over_hard(&self, pending: usize) -> bool {
         self.hard > 0 && pending as u64 > self.hard

@@ -12,13 +12,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
-use shoal_proto::frame::{self, Limits, Scanned};
+use shoal_proto::frame::{Limits, Scanned, Scanner};
 use shoal_proto::{CommandSpec, Protocol, Reply};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use super::access::Verdict;
 use super::dedicated::Dedicated;
+use super::obuf::Obuf;
 use super::pubsub::{self, PushBox, PushSink};
 use super::registry::{self, ClientMeta};
 use super::replies::Replies;
@@ -28,6 +29,8 @@ use super::upstream::{push_command, Waiter};
 use super::{acl, local, plan_exec, Database};
 
 const READ_CHUNK: usize = 16 * 1024;
+/// How often a client that is not reading is checked against the soft output limit.
+const OBUF_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A MULTI block being queued at the proxy; it goes to the shard whole at EXEC.
 #[derive(Default)]
@@ -63,6 +66,10 @@ pub struct Client {
     close: bool,
     /// Names of the batch's commands, for the metrics.
     batch: Vec<&'static str>,
+    /// How far the frame at the front of the input was scanned, and its arguments so
+    /// far: a frame arriving in many reads is not walked again from its start each time.
+    scanner: Scanner,
+    ranges: Vec<(usize, usize)>,
     now: Instant,
 }
 
@@ -92,7 +99,7 @@ pub async fn serve(ctx: Rc<ThreadCtx>, nc: NewClient) {
         meta,
         stream,
         proto: Protocol::Resp2,
-        replies: Rc::new(Replies::default()),
+        replies: Rc::new(Replies::new(Obuf::new(db.access.limits.clone()))),
         push: {
             let p = PushBox::new_sink();
             p.set_limits(db.access.limits.clone());
@@ -104,6 +111,8 @@ pub async fn serve(ctx: Rc<ThreadCtx>, nc: NewClient) {
         blocking: None,
         close: false,
         batch: Vec::with_capacity(16),
+        scanner: Scanner::default(),
+        ranges: Vec::with_capacity(8),
         now: Instant::now(),
     };
     c.run().await;
@@ -118,7 +127,7 @@ impl Client {
         let mut out = BytesMut::with_capacity(READ_CHUNK);
         loop {
             if inbuf.capacity() - inbuf.len() < READ_CHUNK / 4 {
-                let want = frame::pending_bulk(&inbuf).unwrap_or(READ_CHUNK);
+                let want = self.scanner.pending_bulk(inbuf.len()).unwrap_or(READ_CHUNK);
                 inbuf.reserve(want.max(READ_CHUNK));
             }
             if self.meta.killed.load(Ordering::Relaxed) {
@@ -166,8 +175,14 @@ impl Client {
             let used = self.batch(&inbuf).await;
             inbuf.advance(used);
             self.replies.wait_all().await;
-            self.replies.drain_into(&mut out);
-            let ok = self.flush(&mut out).await;
+            let ok = if self.replies.obuf().over() {
+                // Over client-output-buffer-limit: closed with none of the batch's replies.
+                self.log_obuf_close();
+                false
+            } else {
+                self.replies.drain_into(&mut out);
+                self.flush(&mut out).await
+            };
             self.ctx.shared.busy.fetch_sub(1, Ordering::Relaxed);
             self.ctx
                 .stats
@@ -191,26 +206,72 @@ impl Client {
         if out.is_empty() {
             return true;
         }
-        // A subscriber that stops reading blocks this write; its box overflowing (the
-        // pubsub output-buffer limit) must still close it, as Redis does.
-        let push = &self.push;
-        let stream = &mut self.stream;
-        let r = tokio::select! {
-            r = stream.write_all(out) => r,
-            _ = async {
-                loop {
-                    push.ready.notified().await;
-                    if push.overflowed() {
-                        break;
-                    }
-                }
-            } => return false,
-        };
+        let ok = self.write_out(out).await;
         out.clear();
         if out.capacity() > 1024 * 1024 {
             *out = BytesMut::with_capacity(READ_CHUNK);
         }
-        r.is_ok()
+        ok
+    }
+
+    /// Writes `out` whole. What the socket does not take at once is the client's output
+    /// buffer: while it waits, the output-buffer limit still applies (the soft one is
+    /// checked again every second), as does a subscriber's push box overflowing, and
+    /// CLIENT KILL.
+    async fn write_out(&mut self, out: &[u8]) -> bool {
+        let obuf = self.replies.obuf().clone();
+        let mut done = 0;
+        let mut blocked = false;
+        let mut recheck = None;
+        loop {
+            while done < out.len() {
+                match self.stream.try_write(&out[done..]) {
+                    Ok(0) => return false,
+                    Ok(n) => done += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return false,
+                }
+            }
+            if done == out.len() {
+                if blocked {
+                    obuf.set_unsent(0);
+                }
+                return true;
+            }
+            blocked = true;
+            if obuf.set_unsent(out.len() - done) {
+                self.log_obuf_close();
+                return false;
+            }
+            let at = *recheck.get_or_insert_with(|| Instant::now() + OBUF_RECHECK);
+            let push = &self.push;
+            let meta = &self.meta;
+            tokio::select! {
+                r = self.stream.writable() => {
+                    if r.is_err() {
+                        return false;
+                    }
+                }
+                _ = tokio::time::sleep_until(at.into()) => recheck = None,
+                _ = async {
+                    loop {
+                        push.ready.notified().await;
+                        if push.overflowed() {
+                            break;
+                        }
+                    }
+                } => return false,
+                _ = meta.kill.notified() => return false,
+            }
+        }
+    }
+
+    fn log_obuf_close(&self) {
+        tracing::warn!(
+            client = %self.meta.line((0, 0), -1),
+            "client closed for overcoming of output buffer limits"
+        );
     }
 
     async fn write_pushes(&mut self, out: &mut BytesMut) -> bool {
@@ -220,15 +281,18 @@ impl Client {
     /// Runs every complete request in `buf`; returns the bytes consumed.
     async fn batch(&mut self, buf: &[u8]) -> usize {
         let mut pos = 0;
-        let mut ranges = Vec::with_capacity(8);
+        // Taken for the batch, as running a command needs `self` whole.
+        let mut scanner = std::mem::take(&mut self.scanner);
+        let mut ranges = std::mem::take(&mut self.ranges);
         let mut args: Vec<&[u8]> = Vec::with_capacity(8);
-        while !self.close {
+        // A client over its output limit runs nothing more of the batch, as in Redis.
+        while !self.close && !self.replies.obuf().over() {
             let limits = Limits {
                 auth_required: self.db.access.acl.auth_required(&self.session),
                 ..Limits::default()
             };
             let rest = &buf[pos..];
-            match frame::scan(rest, limits, &mut ranges) {
+            match scanner.scan(rest, limits, &mut ranges) {
                 Ok(None) => break,
                 Ok(Some(Scanned::Empty { len })) => pos += len,
                 Ok(Some(Scanned::Multibulk { len })) => {
@@ -252,6 +316,10 @@ impl Client {
                 }
             }
         }
+        // The frame left incomplete at `pos` moves to the front of the input; the
+        // scanner's positions are relative to its start, so they still hold.
+        self.scanner = scanner;
+        self.ranges = ranges;
         pos
     }
 
@@ -385,12 +453,20 @@ impl Client {
 
     /// Waits for this client's replies so far, before it uses a dedicated connection: its
     /// earlier requests must have run first.
-    async fn barrier(&self) {
+    /// False when the client went over its output-buffer limit meanwhile: it is closing.
+    async fn barrier(&mut self) -> bool {
         self.replies.wait_all().await;
+        if self.replies.obuf().over() {
+            self.close = true;
+            return false;
+        }
+        true
     }
 
     async fn blocking(&mut self, shard: usize, frame: &[u8]) {
-        self.barrier().await;
+        if !self.barrier().await {
+            return;
+        }
         let resp3 = self.proto == Protocol::Resp3;
         let mut conn = match self.blocking.take() {
             Some(c) if c.shard == shard && c.resp3 == resp3 => c,
@@ -476,7 +552,9 @@ impl Client {
         push_command(&mut block, &[b"EXEC"]);
         if let Some(mut w) = watch {
             // The watch lives in its connection: the transaction must run there.
-            self.barrier().await;
+            if !self.barrier().await {
+                return;
+            }
             let shard = w.conn.shard;
             if w.conn.send(&block).await.is_err() {
                 return self.ready(super::upstream::tryagain(&self.db, shard));
@@ -543,7 +621,9 @@ impl Client {
                 return self.ready(Bytes::from_static(CROSSSLOT));
             }
         }
-        self.barrier().await;
+        if !self.barrier().await {
+            return;
+        }
         let resp3 = self.proto == Protocol::Resp3;
         let mut w = match self.watch.take() {
             Some(w) => w,
@@ -625,7 +705,7 @@ impl Client {
                 self.watch = None;
                 self.blocking = None;
                 pubsub::remove_client(&self.db, self.meta.id);
-                self.subscribed = false;
+                self.set_subscribed(false);
                 self.set_proto(Protocol::Resp2);
                 out.proto = Protocol::Resp2;
                 self.meta.set_name(None);
@@ -668,12 +748,12 @@ impl Client {
                         &mut out,
                     );
                 }
-                self.subscribed = pubsub::is_subscribed(&self.db, self.meta.id);
+                self.set_subscribed(pubsub::is_subscribed(&self.db, self.meta.id));
             }
             Special::Unsubscribe => {
                 let cmd = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
                 pubsub::unsubscribe(&self.db, self.meta.id, &cmd, &args[1..], &mut out);
-                self.subscribed = pubsub::is_subscribed(&self.db, self.meta.id);
+                self.set_subscribed(pubsub::is_subscribed(&self.db, self.meta.id));
             }
             Special::Publish => match args {
                 [cmd, ch, msg] => {
@@ -712,6 +792,12 @@ impl Client {
             }
         }
         self.ready(out.buf.freeze());
+    }
+
+    /// A subscribed client's output is held to the pubsub class, as in Redis.
+    fn set_subscribed(&mut self, on: bool) {
+        self.subscribed = on;
+        self.replies.obuf().set_pubsub(on);
     }
 
     fn set_proto(&mut self, p: Protocol) {

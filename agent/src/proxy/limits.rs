@@ -163,6 +163,13 @@ impl Limits {
         }
     }
 
+    /// Whether the class has any output limit; the default normal class (`0 0 0`) has
+    /// none, so its clients skip the check.
+    pub fn output_limited(&self, pubsub: bool) -> bool {
+        let l = if pubsub { &self.pubsub } else { &self.normal };
+        l.hard.load(Ordering::Relaxed) != 0 || l.soft.load(Ordering::Relaxed) != 0
+    }
+
     /// Should a client whose pending output is `used` bytes be closed? Call on every
     /// growth of the buffer and when it drains (Redis's `checkClientOutputBufferLimits`):
     /// the hard limit closes at once, the soft one after more than its seconds above it.

@@ -22,20 +22,21 @@
 //! - [`listener`]: accepts on each database's port and deals sockets to the threads.
 //! - [`thread`]: one proxy thread: its runtime, clients and upstreams.
 //! - [`client`]: one client connection: read a batch, route, wait, write once.
-//! - [`route`]: command → shard, local answer, dedicated connection or CROSSSLOT; the hook
-//!   where split/fan-out plans plug in.
+//! - [`route`]: command → shard, local answer, dedicated connection or CROSSSLOT (the
+//!   same-slot rule); the hook where split/fan-out plans plug in.
 //! - [`local`]: commands the proxy answers itself (HELLO, AUTH, CLIENT, SELECT …).
 //! - [`upstream`]: the shared pipelined connection to a shard, its reconnects and the
 //!   queue of requests held while the shard is down.
 //! - [`dedicated`]: a connection one client owns (WATCH, blocking commands).
-//! - [`replies`]: a client's ordered reply slots, filled by upstreams.
+//! - [`replies`]: a client's ordered reply slots, filled by upstreams; [`obuf`]: what
+//!   they and the unwritten output hold, against `client-output-buffer-limit`.
 //! - [`pubsub`]: the agent's broker sink and the (P|S)SUBSCRIBE family.
 //! - [`registry`]: the clients CLIENT LIST/KILL see.
 //! - [`metrics`]: shoal_proxy_* series, counted per thread and merged when scraped.
 //! - [`cluster`]: the agent's own answers to CLUSTER, READONLY, READWRITE and ASKING.
 //! - [`split`]: MGET/MSET/DEL/UNLINK/EXISTS/TOUCH split by shard, replies merged;
 //!   [`fanout`]: DBSIZE, KEYS, SCAN, INFO, CONFIG SET … to every shard, merged;
-//!   [`plan_exec`] runs either plan on the upstreams. [`crossslot`]: the same-slot rule.
+//!   [`plan_exec`] runs either plan on the upstreams.
 
 pub mod access;
 pub mod acl;
@@ -43,7 +44,6 @@ pub mod client;
 // Until the proxy's client loop calls it, only the tests do.
 #[cfg_attr(not(test), allow(dead_code))]
 pub mod cluster;
-pub mod crossslot;
 pub mod dedicated;
 pub mod fanout;
 mod info_merge;
@@ -51,6 +51,7 @@ pub mod limits;
 pub mod listener;
 pub mod local;
 pub mod metrics;
+pub mod obuf;
 mod plan_exec;
 pub mod pubsub;
 pub mod registry;

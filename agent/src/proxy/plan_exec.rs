@@ -43,7 +43,8 @@ pub fn run(x: Exec<'_>, frame: &[u8], args: &[&[u8]]) {
                 info.set("connected_clients", x.db.metrics.connected.get());
             }
             let seq = x.replies.reserve();
-            let parts = Rc::new(Replies::default());
+            // The parts count against the client's output-buffer limit until merged.
+            let parts = Rc::new(Replies::new(x.replies.obuf().clone()));
             let mut seqs = Vec::with_capacity(plan.parts.len());
             for p in &plan.parts {
                 let s = parts.reserve();
@@ -54,6 +55,10 @@ pub fn run(x: Exec<'_>, frame: &[u8], args: &[&[u8]]) {
             let proto = x.proto;
             tokio::task::spawn_local(async move {
                 parts.wait_all().await;
+                if parts.obuf().over() {
+                    // The client is being closed; nothing to merge for it.
+                    return;
+                }
                 let mut all = bytes::BytesMut::new();
                 parts.drain_into(&mut all);
                 let frames = split_frames(&all);

@@ -5,15 +5,20 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
+
+use super::obuf::Obuf;
 
 #[derive(Default)]
 pub struct Replies {
     inner: RefCell<Inner>,
     /// Signalled when the last empty slot is filled.
     pub done: Notify,
+    /// The client's output-buffer count, shared with the parts of its split requests.
+    obuf: Rc<Obuf>,
 }
 
 #[derive(Default)]
@@ -25,6 +30,17 @@ struct Inner {
 }
 
 impl Replies {
+    pub fn new(obuf: Rc<Obuf>) -> Replies {
+        Replies {
+            obuf,
+            ..Replies::default()
+        }
+    }
+
+    pub fn obuf(&self) -> &Rc<Obuf> {
+        &self.obuf
+    }
+
     /// Reserves the next slot; returns its sequence number for [`Replies::fill`].
     pub fn reserve(&self) -> u64 {
         let mut i = self.inner.borrow_mut();
@@ -35,18 +51,17 @@ impl Replies {
 
     /// A reply known now.
     pub fn push_ready(&self, reply: Bytes) {
+        let reply = self.count(reply);
         self.inner.borrow_mut().slots.push_back(Some(reply));
     }
 
     pub fn fill(&self, seq: u64, reply: Bytes) {
+        let Some(idx) = self.open_slot(seq) else {
+            return;
+        };
+        let reply = self.count(reply);
         let mut i = self.inner.borrow_mut();
-        let Some(idx) = seq.checked_sub(i.base) else {
-            return;
-        };
-        let Some(slot) = i.slots.get_mut(idx as usize) else {
-            return;
-        };
-        if slot.is_none() {
+        if let Some(slot) = i.slots.get_mut(idx) {
             *slot = Some(reply);
             i.missing -= 1;
             if i.missing == 0 {
@@ -56,25 +71,51 @@ impl Replies {
         }
     }
 
+    /// The index of slot `seq` if it is still waiting for its reply.
+    fn open_slot(&self, seq: u64) -> Option<usize> {
+        let i = self.inner.borrow();
+        let idx = usize::try_from(seq.checked_sub(i.base)?).ok()?;
+        i.slots.get(idx)?.is_none().then_some(idx)
+    }
+
+    /// Counts a reply against the output-buffer limit. Past it, the client is closing:
+    /// what it holds is freed now and the reply is replaced by nothing.
+    fn count(&self, reply: Bytes) -> Bytes {
+        if self.obuf.over() || self.obuf.add(reply.len()) {
+            for s in self.inner.borrow_mut().slots.iter_mut().flatten() {
+                *s = Bytes::new();
+            }
+            return Bytes::new();
+        }
+        reply
+    }
+
     pub fn missing(&self) -> usize {
         self.inner.borrow().missing
     }
 
-    /// Waits until every reserved slot is filled.
+    /// Waits until every reserved slot is filled, or the client went over its
+    /// output-buffer limit (it is then closed without its replies).
     pub async fn wait_all(&self) {
-        while self.missing() > 0 {
-            self.done.notified().await;
+        while self.missing() > 0 && !self.obuf.over() {
+            tokio::select! {
+                _ = self.done.notified() => {}
+                _ = self.obuf.closed() => {}
+            }
         }
     }
 
-    /// Moves every reply (all slots must be full) into `out`, in order.
+    /// Moves every reply (all slots must be full) into `out`, in order. They no longer
+    /// count as held; the caller counts what it has not written.
     pub fn drain_into(&self, out: &mut bytes::BytesMut) {
         let mut i = self.inner.borrow_mut();
         let n = i.slots.len() as u64;
+        let before = out.len();
         for r in i.slots.drain(..).flatten() {
             out.extend_from_slice(&r);
         }
         i.base += n;
+        self.obuf.remove(out.len() - before);
     }
 }
 
@@ -101,5 +142,55 @@ mod tests {
         assert_eq!(r.missing(), 1);
         r.fill(c, Bytes::from_static(b"+C\r\n"));
         assert_eq!(r.missing(), 0);
+    }
+
+    #[test]
+    fn over_the_limit_frees_held_replies_and_wakes_the_waiter() {
+        let limits = crate::proxy::limits::Limits::new(&shoal_config::ClientLimits {
+            output_normal: shoal_config::BufferLimit {
+                hard: 64 * 1024,
+                soft: 0,
+                soft_seconds: 0,
+            },
+            ..shoal_config::ClientLimits::default()
+        });
+        let obuf = Obuf::new(limits);
+        let r = Rc::new(Replies::new(obuf.clone()));
+        // A split request's parts share the client's count.
+        let parts = Replies::new(obuf.clone());
+        let a = r.reserve();
+        let b = r.reserve();
+        let p = parts.reserve();
+        r.fill(a, Bytes::from(vec![b'x'; 40 * 1024]));
+        parts.fill(p, Bytes::from(vec![b'y'; 30 * 1024]));
+        assert!(!obuf.over());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async {
+            let waiter = tokio::task::spawn_local({
+                let r = r.clone();
+                async move { r.wait_all().await }
+            });
+            tokio::task::yield_now().await;
+            assert!(!waiter.is_finished(), "slot b is still empty");
+            // The second part pushes the shared count past 64 KiB + the 16 KiB Redis
+            // does not count.
+            let p2 = parts.reserve();
+            parts.fill(p2, Bytes::from(vec![b'z'; 20 * 1024]));
+            tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+                .await
+                .expect("woken")
+                .unwrap();
+        });
+        assert!(obuf.over());
+        assert_eq!(r.missing(), 1);
+        // A late reply is dropped, and the slots hold nothing any more.
+        r.fill(b, Bytes::from(vec![b'w'; 1024]));
+        let mut out = bytes::BytesMut::new();
+        r.drain_into(&mut out);
+        assert!(out.is_empty());
     }
 }

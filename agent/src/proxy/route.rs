@@ -5,6 +5,10 @@
 //! and [`Route::FanOut`] (DBSIZE, KEYS, SCAN, RANDOMKEY, FLUSHDB, FLUSHALL) are where the
 //! split and fan-out plans plug in; [`Special::Cluster`] is where the agent's CLUSTER
 //! answers plug in; an ACL check goes in front of [`route`] in the client loop.
+//!
+//! The same-slot rule ([`key_slot`]): a multi-key command that the proxy does not split
+//! must have all its keys in one hash slot, as in Redis Cluster, so it runs on one shard
+//! atomically and keeps working when slots later move between shards or pods.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -179,6 +183,10 @@ pub enum KeySlot {
     },
 }
 
+/// The slot all of the command's keys hash to, from its key specifications. `spec` is
+/// the resolved entry ([`resolve`]: a subcommand's own, for OBJECT ENCODING or XINFO);
+/// key arguments that do not fit them count as no key, the shard reporting the
+/// command's own error.
 pub fn key_slot(db: &Database, spec: &CommandSpec, args: &[&[u8]]) -> KeySlot {
     let mut acc = Acc::default();
     if spec.flags.has(Flags::MOVABLEKEYS) || spec.first_key <= 0 {
@@ -267,6 +275,7 @@ pub enum Route {
     FanOut,
 }
 
+/// The reply to a command whose keys span slots, byte for byte as Redis Cluster sends it.
 pub const CROSSSLOT: &[u8] = b"-CROSSSLOT Keys in request don't hash to the same slot\r\n";
 
 /// Routes one command. `spec` is `None` for an unknown command, which shard 0 answers
@@ -334,64 +343,5 @@ pub fn route(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::proxy::tests_support::db;
-
-    fn r(d: &Database, line: &str) -> Route {
-        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
-        let spec = resolve(&args);
-        route(d, spec, spec.and_then(special), &args)
-    }
-
-    #[test]
-    fn keys_pick_their_shard() {
-        let d = db(4);
-        let foo = d.slots.key_owner(b"foo");
-        assert_eq!(r(&d, "GET foo"), Route::Shard(foo));
-        assert_eq!(r(&d, "set foo 1 EX 10"), Route::Shard(foo));
-        assert_eq!(r(&d, "OBJECT ENCODING foo"), Route::Shard(foo));
-        assert_eq!(
-            r(&d, "SUNIONSTORE {a}x {a}y {a}z"),
-            Route::Shard(d.slots.key_owner(b"a"))
-        );
-        assert_eq!(r(&d, "SUNIONSTORE a b c"), Route::CrossSlot);
-        // Scripts run on their own connection to the shard owning their keys.
-        assert_eq!(
-            r(&d, "EVAL s 2 {t}1 {t}2"),
-            Route::Dedicated(d.slots.key_owner(b"t"))
-        );
-        assert_eq!(r(&d, "EVAL s 0"), Route::Dedicated(0));
-        assert_eq!(r(&d, "EVAL s 2 a b"), Route::CrossSlot);
-        assert_eq!(r(&d, "TIME"), Route::Shard(0));
-        assert_eq!(r(&d, "NOSUCH a"), Route::Shard(0));
-        assert_eq!(r(&d, "GET"), Route::Shard(0));
-        assert_eq!(r(&d, "PING"), Route::Local(Special::Ping));
-        assert_eq!(r(&d, "BLPOP foo 0"), Route::Dedicated(foo));
-        assert_eq!(r(&d, "XREAD STREAMS foo 0"), Route::Shard(foo));
-        assert_eq!(r(&d, "XREAD BLOCK 0 STREAMS foo 0"), Route::Dedicated(foo));
-        assert_eq!(r(&d, "DBSIZE"), Route::FanOut);
-        // One shard: no slot rule at all.
-        let one = db(1);
-        assert_eq!(r(&one, "SUNIONSTORE a b c"), Route::Shard(0));
-        assert_eq!(r(&one, "MGET a b c"), Route::Shard(0));
-        assert_eq!(r(&one, "DBSIZE"), Route::Shard(0));
-    }
-
-    #[test]
-    fn split_commands_on_one_shard_pass() {
-        let d = db(2);
-        // Find two keys in different slots of the same shard, and two on different shards.
-        let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
-        let s0: Vec<&String> = keys
-            .iter()
-            .filter(|k| d.slots.key_owner(k.as_bytes()) == 0)
-            .collect();
-        let s1: Vec<&String> = keys
-            .iter()
-            .filter(|k| d.slots.key_owner(k.as_bytes()) == 1)
-            .collect();
-        assert_eq!(r(&d, &format!("MGET {} {}", s0[0], s0[1])), Route::Shard(0));
-        assert_eq!(r(&d, &format!("MGET {} {}", s0[0], s1[0])), Route::Split);
-    }
-}
+#[path = "route_tests.rs"]
+mod tests;

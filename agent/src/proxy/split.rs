@@ -10,8 +10,8 @@ use bytes::Bytes;
 use shoal_proto::reply_value::{self, Value};
 use shoal_proto::{Protocol, SlotMap};
 
-use super::crossslot::CROSSSLOT;
 use super::fanout::{InfoMerge, ScanStep};
+use super::route::CROSSSLOT;
 
 /// What the proxy does with one command.
 #[derive(Debug)]
