@@ -70,6 +70,13 @@ fn locate() -> PathBuf {
     bin
 }
 
+/// The target directory this test executable was built in (`<target>`), for reports a
+/// test leaves behind.
+pub fn target_dir() -> PathBuf {
+    let profile = profile_dir();
+    profile.parent().map(Path::to_path_buf).unwrap_or(profile)
+}
+
 /// `<target>/<profile>`, from the running test executable's own path.
 fn profile_dir() -> PathBuf {
     let exe = env::current_exe().expect("the test executable's path");

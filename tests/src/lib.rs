@@ -5,10 +5,14 @@
 //! `redis-server` (7.0, from `PATH`) and compare the replies byte for byte.
 //!
 //! # Layout
+//! - [`agent`]: the agent from a configuration file on a directory that outlives it.
 //! - [`aof`]: a shard with an AOF on a directory that outlives it (kill, restart).
 //! - [`powerloss`]: the fsync-recording shim and the cut back to the last sync.
+//! - [`latency`]: a latency histogram for percentiles.
 //! - [`linearize`]: a linearizability checker for GET/SET/INCR register histories.
+//! - [`workload`]: the GET/SET/INCR clients whose histories it checks.
 //! - [`bin`]: finds (and keeps fresh) the `shoal` binary the tests run.
+//! - [`traffic`]: mixed commands over every data type, for the soak test.
 //! - [`server`]: starts a shard or a `redis-server` on a free port; both die on drop.
 //! - [`resp`]: a small, order-preserving RESP2/RESP3 reply parser and encoder.
 //! - [`client`]: a raw RESP client that reads back exactly one reply at a time.
@@ -24,14 +28,18 @@
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod aof;
 pub mod bin;
 pub mod client;
 pub mod diff;
+pub mod latency;
 pub mod linearize;
 pub mod powerloss;
 pub mod resp;
 pub mod server;
+pub mod traffic;
+pub mod workload;
 
 pub use bin::shoal_bin;
 pub use client::{Frame, RawClient};

@@ -21,7 +21,8 @@ pub fn set_name(ctx: &mut Ctx<'_>, name: &Bytes) -> CmdResult {
         return Ok(());
     }
     crate::cmd::client_name_ok(name)?;
-    ctx.client.name = Some(name.clone());
+    // A copy: the argument is a view into the connection's whole read buffer.
+    ctx.client.name = Some(Bytes::copy_from_slice(name));
     Ok(())
 }
 

@@ -62,7 +62,10 @@ pub fn record(srv: &mut Server, client: &Client, spec: &CommandSpec, argv: &[Byt
             s.extend_from_slice(format!("... ({} more bytes)", a.len() - MAX_STRING).as_bytes());
             args.push(Bytes::from(s));
         } else {
-            args.push(a.clone());
+            // A copy, not `a.clone()`: an argument is a view into its whole read buffer (a
+            // connection's, or a megabyte of the AOF while loading), and an entry would
+            // keep all of that alive for as long as it stays in the log.
+            args.push(Bytes::copy_from_slice(a));
         }
     }
     let log = &mut srv.slowlog;
@@ -184,5 +187,22 @@ mod tests {
         srv.config.slowlog_log_slower_than = 100;
         record(&mut srv, &client, ping, &long, 99);
         assert_eq!(srv.slowlog.entries[0].id, 2);
+    }
+
+    #[test]
+    fn entries_do_not_hold_the_buffer_the_arguments_came_from() {
+        let mut srv = Server::new(ShardConfig::default());
+        srv.config.slowlog_log_slower_than = 0;
+        let client = Client::new(1, "1.2.3.4:5".into(), String::new(), false, true);
+        let get = shoal_proto::command::lookup(b"get").unwrap();
+        let buffer = Bytes::from(vec![b'k'; 1 << 20]);
+        let range = buffer.as_ptr_range();
+        record(&mut srv, &client, get, &[b("get"), buffer.slice(..8)], 7);
+        let kept = &srv.slowlog.entries[0].args[1];
+        assert_eq!(kept, &b("kkkkkkkk"));
+        assert!(
+            !range.contains(&kept.as_ptr()),
+            "the entry points into the buffer"
+        );
     }
 }
