@@ -115,6 +115,9 @@ struct ShardArgs {
     /// Also read from the environment so the agent can keep it off the command line.
     #[arg(long, env = "SHOAL_SHARD_REQUIREPASS", hide_env_values = true)]
     requirepass: Option<String>,
+    /// yes or no: refuse non-loopback TCP clients while `default` has no password.
+    #[arg(long, value_parser = parse_yes_no)]
+    protected_mode: Option<bool>,
     /// Bytes, or with Redis's units (100mb, 1gb); 0 = no limit.
     #[arg(long, value_parser = parse_size)]
     maxmemory: Option<u64>,
@@ -291,6 +294,13 @@ fn run_shard(args: ShardArgs) -> ExitCode {
         },
         _ => None,
     };
+    let users = shoal_shard::acl::decode_users(
+        &std::env::var(shoal_shard::acl::USERS_ENV).unwrap_or_default(),
+    );
+    if let Err(e) = shoal_shard::acl::Acl::new(None, &users) {
+        eprintln!("shoal shard: {}: {e}", shoal_shard::acl::USERS_ENV);
+        return ExitCode::from(EX_USAGE);
+    }
     let defaults = ShardConfig::default();
     let config = ShardConfig {
         port: args.port,
@@ -302,6 +312,8 @@ fn run_shard(args: ShardArgs) -> ExitCode {
             .requirepass
             .filter(|p| !p.is_empty())
             .map(String::into_bytes),
+        users,
+        protected_mode: args.protected_mode.unwrap_or(defaults.protected_mode),
         maxmemory: args.maxmemory.unwrap_or(defaults.maxmemory),
         appendonly: args.appendonly.unwrap_or(defaults.appendonly),
         appendfsync: args.appendfsync.unwrap_or(defaults.appendfsync),

@@ -60,6 +60,13 @@ pub struct Client {
     pub script_wait: bool,
     /// The client scripts run their commands as.
     pub script: bool,
+    /// The user a TCP client runs as, checked before each command; `None` where no check
+    /// applies (the Unix socket the agent's proxy uses, which checked already; the AOF
+    /// loader).
+    pub session: Option<crate::acl::Session>,
+    /// The user the agent's proxy runs this command for (see [`crate::cmd::RUN_AS`]):
+    /// what a script the command starts is checked against.
+    pub run_as: Option<std::sync::Arc<crate::acl::User>>,
 }
 
 impl Client {
@@ -96,7 +103,19 @@ impl Client {
             no_evict: false,
             script_wait: false,
             script: false,
+            session: None,
+            run_as: None,
         }
+    }
+
+    /// The user whose permissions the running command's scripts are held to: the TCP
+    /// client's own, or the one the proxy named; `None` when it may do everything.
+    pub fn acl_user(&self) -> Option<std::sync::Arc<crate::acl::User>> {
+        let user = match &self.session {
+            Some(s) => Some(s.user.clone()),
+            None => self.run_as.clone(),
+        };
+        user.filter(|u| !u.unrestricted())
     }
 
     /// One line of CLIENT LIST / CLIENT INFO, with Redis's field names and order.

@@ -187,6 +187,8 @@ pub struct ShardConfig {
     /// The config file CONFIG REWRITE writes to; shards started by flags have none.
     pub config_file: Option<PathBuf>,
     pub requirepass: Option<Vec<u8>>,
+    /// Users besides `default`, as (name, rules): what `[[database.user]]` configures.
+    pub users: Vec<(String, String)>,
     pub protected_mode: bool,
     pub maxclients: u64,
     /// Idle seconds before a client is closed; 0 never.
@@ -274,6 +276,7 @@ impl Default for ShardConfig {
             cpu: None,
             config_file: None,
             requirepass: None,
+            users: Vec::new(),
             protected_mode: true,
             maxclients: 10000,
             timeout: 0,

@@ -43,14 +43,15 @@ pub async fn serve<S>(
     let (client_rc, mut parser) = {
         let mut srv = shared.borrow_mut();
         let id = srv.clients.next_id();
-        let auth_needed = srv.config.requirepass.is_some();
-        let client = Rc::new(RefCell::new(Client::new(
-            id,
-            addr,
-            laddr,
-            is_unix,
-            !auth_needed,
-        )));
+        let session = srv.acl.session();
+        let auth_needed = srv.acl.auth_required(&session);
+        let mut client = Client::new(id, addr, laddr, is_unix, !auth_needed);
+        // TCP clients (cluster_api) are checked against the users; the Unix socket is the
+        // agent's, whose proxy has checked already.
+        if !is_unix {
+            client.session = Some(session);
+        }
+        let client = Rc::new(RefCell::new(client));
         srv.clients.add(client.clone(), id);
         srv.stats.total_connections_received += 1;
         let mut parser = RequestParser::new();

@@ -20,6 +20,7 @@
 // Tests may unwrap: a panic there is a failed assertion, not a crashed server.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod acl;
 pub mod aof;
 pub mod blocking;
 pub mod client;

@@ -191,6 +191,10 @@ async fn accept_tcp(shared: Rc<RefCell<Server>>, listener: TcpListener) {
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(error = %e, "set TCP_NODELAY");
                 }
+                if protected(&shared, peer.ip()) {
+                    tokio::task::spawn_local(refuse_with(stream, crate::acl::DENIED));
+                    continue;
+                }
                 if !admit(&shared) {
                     tokio::task::spawn_local(refuse(stream));
                     continue;
@@ -244,13 +248,29 @@ async fn accept_unix(shared: Rc<RefCell<Server>>, listener: UnixListener) {
 }
 
 /// Tells a client over `maxclients` why it is being turned away, then closes.
-async fn refuse<S: tokio::io::AsyncWrite + Unpin>(mut stream: S) {
+async fn refuse<S: tokio::io::AsyncWrite + Unpin>(stream: S) {
+    refuse_with(stream, b"-ERR max number of clients reached\r\n").await
+}
+
+/// Writes `text` and closes.
+async fn refuse_with<S: tokio::io::AsyncWrite + Unpin>(mut stream: S, text: &'static [u8]) {
     use tokio::io::AsyncWriteExt;
     // Best effort with a bound: a peer that does not read must not hold the task.
-    let write = stream.write_all(b"-ERR max number of clients reached\r\n");
+    let write = stream.write_all(text);
     if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(1), write).await {
         tracing::debug!(error = %e, "refusing client");
     }
+}
+
+/// Protected mode on a TCP connection from `peer` (see
+/// [`crate::acl::protected_mode_denies`]).
+fn protected(shared: &Rc<RefCell<Server>>, peer: std::net::IpAddr) -> bool {
+    let srv = shared.borrow();
+    crate::acl::protected_mode_denies(
+        srv.config.protected_mode,
+        srv.acl.default_is_open(),
+        Some(peer),
+    )
 }
 
 /// Enforces `maxclients`.

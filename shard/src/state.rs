@@ -151,6 +151,8 @@ pub struct Server {
     pub evict: crate::evict::Evictor,
     /// The script cache, the Lua engine and the running script.
     pub scripts: crate::script::Scripts,
+    /// The users TCP clients authenticate as and are checked against.
+    pub acl: crate::acl::Acl,
 }
 
 impl Server {
@@ -158,6 +160,7 @@ impl Server {
         let mut rng = SmallRng::from_entropy();
         let run_id = random_hex(&mut rng);
         let replid = random_hex(&mut rng);
+        let acl = acl_of(&config);
         Server {
             db: Db::new(),
             clients: Registry::default(),
@@ -179,8 +182,23 @@ impl Server {
             persist: Default::default(),
             evict: Default::default(),
             scripts: Default::default(),
+            acl,
         }
     }
+}
+
+/// The `default` user (with `requirepass`) and the configured users. The agent checks the
+/// rules before it starts a shard; should one still not apply, the shard starts without
+/// the extra users, so nobody gets in as a user whose rules were not all applied.
+fn acl_of(config: &ShardConfig) -> crate::acl::Acl {
+    let pass = config
+        .requirepass
+        .as_ref()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    crate::acl::Acl::new(pass.as_deref(), &config.users).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "ACL user rules refused; starting with `default` only");
+        crate::acl::Acl::default_only(pass.as_deref())
+    })
 }
 
 /// 40 random hex digits, the shape of Redis's run and replication IDs.

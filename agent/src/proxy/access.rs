@@ -26,7 +26,7 @@ pub enum Verdict {
 impl Access {
     pub fn new(db: &shoal_config::Database) -> Result<Access, acl::UserConfigError> {
         Ok(Access {
-            acl: Acl::from_database(db)?,
+            acl: acl::from_database(db)?,
             limits: Limits::new(&db.limits),
         })
     }

@@ -371,6 +371,14 @@ impl Client {
             }
             None => {}
         }
+        let wrapped;
+        let frame = match spec.and_then(|s| self.run_as(s, args)) {
+            Some(w) => {
+                wrapped = w;
+                &wrapped[..]
+            }
+            None => frame,
+        };
         if self.subscribed && self.proto == Protocol::Resp2 {
             let allowed = matches!(
                 special,
@@ -448,6 +456,59 @@ impl Client {
         };
         if up.send(frame, [w], 1).is_err() {
             self.replies.fill(seq, up.tryagain());
+        }
+    }
+
+    /// A command whose reach is wider than its key arguments, run by a restricted user,
+    /// goes to the shard as `__shoal_runas <name> <rules> <command...>`: each `redis.call`
+    /// of a script is held to the user's permissions, and SORT's BY and GET patterns are
+    /// refused unless the user may read every key, as Redis checks them. The key check
+    /// above only saw the key arguments.
+    fn run_as(&self, spec: &CommandSpec, args: &[&[u8]]) -> Option<BytesMut> {
+        let wide = matches!(
+            spec.name,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "sort" | "sort_ro"
+        );
+        if !wide {
+            return None;
+        }
+        let user = &self.session.user;
+        if user.unrestricted() {
+            return None;
+        }
+        let rules = acl::describe::describe(user);
+        let mut all: Vec<&[u8]> = Vec::with_capacity(args.len() + 3);
+        all.extend_from_slice(&[shoal_shard::cmd::RUN_AS, &user.name, &rules]);
+        all.extend_from_slice(args);
+        let mut buf = BytesMut::new();
+        push_command(&mut buf, &all);
+        Some(buf)
+    }
+
+    /// A successful `ACL SETUSER`/`DELUSER` is applied to every shard too, so that their
+    /// TCP ports (`cluster_api`) hold the same users. In Redis Cluster users are per node;
+    /// here one command changes the whole database, which is what a client of the proxy
+    /// means. The shards' replies are dropped: the proxy has already answered.
+    fn acl_to_shards(&self, args: &[&[u8]], reply: &Reply, frame: &[u8]) {
+        let changes = args.get(1).is_some_and(|s| {
+            s.eq_ignore_ascii_case(b"setuser") || s.eq_ignore_ascii_case(b"deluser")
+        });
+        if !changes || !matches!(reply.buf.first(), Some(b'+' | b':')) {
+            return;
+        }
+        for shard in 0..self.db.shards() {
+            let Some(up) = self.ctx.upstream(&self.db, shard, false) else {
+                tracing::warn!(shard, "ACL change not applied to a shard that is down");
+                continue;
+            };
+            let w = Waiter {
+                to: None,
+                len: frame.len() as u32,
+                since: self.now,
+            };
+            if up.send(frame, [w], 1).is_err() {
+                tracing::warn!(shard, "ACL change not applied to a shard that is down");
+            }
         }
     }
 
@@ -667,7 +728,10 @@ impl Client {
                     &|| meta.line((0, 0), -1),
                 );
             }
-            Special::Acl => acl::command::acl(&self.db.access.acl, &self.session, args, &mut out),
+            Special::Acl => {
+                acl::command::acl(&self.db.access.acl, &self.session, args, &mut out);
+                self.acl_to_shards(args, &out, frame);
+            }
             Special::Config => {
                 if !local_config(&self.db.access.limits, args, &mut out) {
                     return self.forward(0, frame);

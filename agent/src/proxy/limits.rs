@@ -14,7 +14,7 @@ use shoal_shard::glob;
 
 /// Sent, then the connection is closed, to a non-loopback client of a database whose
 /// `default` user has no password while protected mode is on (Redis's exact text).
-pub const DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+pub use shoal_shard::acl::DENIED;
 
 /// Sent, then the connection is closed, past `maxclients`.
 pub const MAX_CLIENTS: &[u8] = b"-ERR max number of clients reached\r\n";
@@ -106,17 +106,11 @@ impl Limits {
         default_has_no_password: bool,
         peer: Option<IpAddr>,
     ) -> bool {
-        if !self.protected_mode.load(Ordering::Relaxed) || !default_has_no_password {
-            return false;
-        }
-        match peer {
-            None => false,
-            Some(IpAddr::V4(a)) => a != std::net::Ipv4Addr::LOCALHOST,
-            Some(IpAddr::V6(a)) => {
-                a != std::net::Ipv6Addr::LOCALHOST
-                    && a.to_ipv4_mapped() != Some(std::net::Ipv4Addr::LOCALHOST)
-            }
-        }
+        shoal_shard::acl::protected_mode_denies(
+            self.protected_mode.load(Ordering::Relaxed),
+            default_has_no_password,
+            peer,
+        )
     }
 
     /// Takes a `maxclients` place, or `None` when all are taken: the client then gets

@@ -30,6 +30,11 @@ pub struct ShardSpec {
     pub data_dir: PathBuf,
     pub socket: PathBuf,
     pub password: Option<String>,
+    /// The database's `[[database.user]]` users (name, rules): a shard's TCP port
+    /// (`cluster_api`) enforces them as the proxy does.
+    pub users: Vec<(String, String)>,
+    /// The database's `protected_mode`, for the shard's TCP port.
+    pub protected_mode: bool,
     /// Bytes; 0 = no limit.
     pub maxmemory: u64,
     pub maxmemory_policy: &'static str,
@@ -146,6 +151,8 @@ pub fn plan(config: &Config, res: &Resources) -> Result<Plan, PlanError> {
                 data_dir,
                 socket,
                 password: db.password.clone(),
+                users: crate::proxy::acl::configured_users(db),
+                protected_mode: db.limits.protected_mode,
                 maxmemory,
                 maxmemory_policy: db.maxmemory_policy.as_str(),
                 appendonly: db.appendonly,

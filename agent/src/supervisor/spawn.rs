@@ -13,6 +13,8 @@ use super::pre_exec;
 /// Carries the password to the shard without putting it on its command line, where any
 /// user could read it from /proc/<pid>/cmdline.
 pub const PASSWORD_ENV: &str = "SHOAL_SHARD_REQUIREPASS";
+/// Carries the users, whose rules hold passwords, the same way.
+pub use shoal_shard::acl::USERS_ENV;
 
 pub struct Launch<'a> {
     pub exe: &'a Path,
@@ -55,6 +57,8 @@ pub fn command(launch: &Launch<'_>, spec: &ShardSpec) -> Command {
         cmd.arg("--maxmemory").arg(spec.maxmemory.to_string());
     }
     cmd.arg("--maxmemory-policy").arg(spec.maxmemory_policy);
+    cmd.arg("--protected-mode")
+        .arg(if spec.protected_mode { "yes" } else { "no" });
     cmd.arg("--appendonly")
         .arg(if spec.appendonly { "yes" } else { "no" })
         .arg("--appendfsync")
@@ -63,6 +67,11 @@ pub fn command(launch: &Launch<'_>, spec: &ShardSpec) -> Command {
         Some(pw) => cmd.env(PASSWORD_ENV, pw),
         None => cmd.env_remove(PASSWORD_ENV),
     };
+    if spec.users.is_empty() {
+        cmd.env_remove(USERS_ENV);
+    } else {
+        cmd.env(USERS_ENV, shoal_shard::acl::encode_users(&spec.users));
+    }
     // The shard's logs join the agent's on stderr (the container log); stdin is not theirs.
     cmd.stdin(Stdio::null());
     // Its own process group: a terminal's Ctrl-C reaches the agent only, which then stops
@@ -104,6 +113,8 @@ mod tests {
             data_dir: PathBuf::from("/d/db/shard-1"),
             socket: PathBuf::from("/d/run/db-1.sock"),
             password: Some("pw".into()),
+            users: vec![("app".into(), "on >apw ~app:*".into())],
+            protected_mode: true,
             maxmemory: 1000,
             maxmemory_policy: "allkeys-lru",
             appendonly: true,
@@ -126,12 +137,16 @@ mod tests {
         assert!(joined.contains("--appendonly yes --appendfsync always"));
         assert!(
             !joined.contains("pw"),
-            "the password stays off the command line"
+            "the passwords stay off the command line"
         );
+        assert!(joined.contains("--protected-mode yes"), "{joined}");
         let env: Vec<_> = cmd.get_envs().collect();
         assert!(env
             .iter()
             .any(|(k, v)| *k == PASSWORD_ENV && v.map(|v| v == "pw") == Some(true)));
+        assert!(env
+            .iter()
+            .any(|(k, v)| *k == USERS_ENV && v.map(|v| v == "app on >apw ~app:*\n") == Some(true)));
 
         // cluster_api: a TCP port and the database's topology.
         let topo = shoal_proto::cluster::Topology::from_slotmap(

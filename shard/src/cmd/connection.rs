@@ -4,7 +4,9 @@
 //! - this file: PING, ECHO, QUIT, SELECT, SWAPDB, RESET, and the family's `COMMANDS`.
 //! - [`hello`]: HELLO and AUTH, and the password check they share.
 //! - [`client`]: CLIENT and its subcommands.
+//! - [`acl`]: ACL and its subcommands.
 
+pub mod acl;
 pub mod client;
 pub mod hello;
 
@@ -33,6 +35,19 @@ pub static COMMANDS: &[(&str, Handler)] = &[
     ("client|reply", client::reply),
     ("client|no-evict", client::no_evict),
     ("client|help", client::help),
+    ("acl|cat", acl::acl),
+    ("acl|deluser", acl::acl),
+    ("acl|dryrun", acl::acl),
+    ("acl|genpass", acl::acl),
+    ("acl|getuser", acl::acl),
+    ("acl|help", acl::acl),
+    ("acl|list", acl::acl),
+    ("acl|load", acl::acl),
+    ("acl|log", acl::acl),
+    ("acl|save", acl::acl),
+    ("acl|setuser", acl::acl),
+    ("acl|users", acl::acl),
+    ("acl|whoami", acl::acl),
 ];
 
 /// PING [message]
@@ -105,7 +120,11 @@ fn reset(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     c.reply_off = false;
     c.reply_skip_next = false;
     c.no_evict = false;
-    c.authenticated = ctx.srv.config.requirepass.is_none();
+    let fresh = ctx.srv.acl.session();
+    c.authenticated = !ctx.srv.acl.auth_required(&fresh);
+    if let Some(s) = c.session.as_mut() {
+        *s = fresh;
+    }
     crate::cmd::multi::discard_transaction(ctx.srv, ctx.client);
     ctx.srv.pubsub.remove_client(ctx.client.id);
     ctx.out.proto = Protocol::Resp2;

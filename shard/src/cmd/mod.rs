@@ -327,7 +327,33 @@ fn allowed_while_subscribed(spec: &CommandSpec) -> bool {
     )
 }
 
+/// `__shoal_runas <name> <rules> <command...>`: the agent's proxy runs a script command for a
+/// restricted user. The shard checks each `redis.call` of the script against a user built
+/// from `rules` (the user as `ACL LIST` describes it), so no shard-side user list has to
+/// be in step with the proxy's. Only the Unix socket, which only the agent reaches,
+/// accepts it.
+pub const RUN_AS: &[u8] = b"__shoal_runas";
+
 pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
+    if client.is_unix && args.first().is_some_and(|a| a.eq_ignore_ascii_case(RUN_AS)) {
+        let (Some(name), Some(rules), Some(rest)) = (args.get(1), args.get(2), args.get(3..))
+        else {
+            out.error("ERR wrong number of arguments for '__shoal_runas' command");
+            return;
+        };
+        let mut user = crate::acl::User::new(name);
+        // A user the shard cannot rebuild may do nothing: fail closed.
+        if user
+            .apply_all(rules.split(|b| *b == b' ').filter(|r| !r.is_empty()))
+            .is_err()
+        {
+            user = crate::acl::User::new(name);
+        }
+        client.run_as = Some(std::sync::Arc::new(user));
+        execute(srv, client, out, rest);
+        client.run_as = None;
+        return;
+    }
     // CLIENT REPLY OFF/SKIP: the command runs, its reply (even an error) is dropped.
     let start = out.len();
     client.reply_skip = std::mem::take(&mut client.reply_skip_next);
@@ -367,6 +393,9 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
             Some(spec),
             &CmdError::Static(err::NOAUTH),
         );
+        return;
+    }
+    if client.session.is_some() && !admitted(srv, client, out, args, spec) {
         return;
     }
     // Where Redis checks: after authentication, before loading, memory and MULTI.
@@ -428,6 +457,7 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
             // A doomed transaction keeps no commands: EXEC will discard them anyway.
             if !tx.failed && !doomed {
                 tx.cmds.push((spec, handler, args.to_vec()));
+                tx.run_as.push(client.run_as.clone());
             }
         }
         out.simple("QUEUED");
@@ -471,6 +501,39 @@ fn runs_inside_multi(spec: &CommandSpec) -> bool {
 
 /// Replies with a check's error (counting a rejected call of a known command); inside
 /// MULTI it also dooms the transaction, and a rejected EXEC ends it at once.
+/// The ACL check of a TCP client (Redis's `ACLCheckAllPerm` in `processCommand`): its
+/// user's commands, key patterns and channels. A refusal is logged for `ACL LOG`; a
+/// client whose user was deleted is closed without a reply, as Redis closes it.
+fn admitted(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut Reply,
+    args: &[Bytes],
+    spec: &'static CommandSpec,
+) -> bool {
+    let Some(session) = client.session.as_mut() else {
+        return true;
+    };
+    let argv: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+    let refusal = match srv.acl.admit(session, spec, &argv) {
+        Ok(()) => return true,
+        Err(r) => r,
+    };
+    let multi = client.tx.is_some();
+    let Some(text) = refusal.message(spec) else {
+        client.killed = true;
+        client.kill_signal.notify_one();
+        return false;
+    };
+    let session = client.session.clone();
+    if let Some(s) = &session {
+        srv.acl
+            .log_refusal(s, refusal, spec, &argv, multi, client.info_line());
+    }
+    reject(srv, client, out, args, Some(spec), &CmdError::Owned(text));
+    false
+}
+
 fn reject(
     srv: &mut Server,
     client: &mut Client,

@@ -31,6 +31,9 @@ pub static COMMANDS: &[(&str, Handler)] = &[
 #[derive(Default)]
 pub struct Queue {
     pub cmds: Vec<(&'static CommandSpec, Handler, Vec<Bytes>)>,
+    /// Beside each command, the user the proxy queued it for (`Client::run_as`), which its
+    /// scripts are held to at EXEC.
+    pub run_as: Vec<Option<std::sync::Arc<crate::acl::User>>>,
     /// A command failed its pre-queue checks: EXEC must abort (Redis's DIRTY_EXEC).
     pub failed: bool,
 }
@@ -192,13 +195,47 @@ fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
     let before = ctx.client.deny_blocking;
     ctx.client.deny_blocking = true;
     ctx.out.array(queue.cmds.len());
-    for (spec, handler, args) in &queue.cmds {
+    for (i, (spec, handler, args)) in queue.cmds.iter().enumerate() {
+        if let Some(reason) = acl_changed(ctx, spec, args) {
+            ctx.out.error(&format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}"));
+            continue;
+        }
+        ctx.client.run_as = queue.run_as.get(i).cloned().flatten();
         super::call(ctx.srv, ctx.client, ctx.out, spec, *handler, args, ctx.now);
+        ctx.client.run_as = None;
         // Blocking is denied here; a stray request must not outlive the command.
         ctx.client.block = None;
     }
     ctx.client.deny_blocking = before;
     Ok(())
+}
+
+/// A TCP client's queued command checked again at EXEC, in case `ACL SETUSER` changed its
+/// user meanwhile (Redis's `execCommand`): why it may no longer run.
+fn acl_changed(
+    ctx: &mut Ctx<'_>,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+) -> Option<&'static str> {
+    use crate::acl::{Denied, Refusal};
+    let session = ctx.client.session.as_mut()?;
+    let argv: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+    let refusal = ctx.srv.acl.admit(session, spec, &argv).err()?;
+    if let Refusal::Denied(_) = refusal {
+        let s = session.clone();
+        let info = ctx.client.info_line();
+        ctx.srv
+            .acl
+            .log_refusal(&s, refusal, spec, &argv, true, info);
+    }
+    Some(match refusal {
+        Refusal::Denied(Denied::Command) => "no permission to execute the command or subcommand",
+        Refusal::Denied(Denied::Key(_)) => "no permission to touch the specified keys",
+        Refusal::Denied(Denied::Channel(_)) => {
+            "no permission to access one of the channels used as arguments"
+        }
+        Refusal::NoAuth | Refusal::UserGone => "no permission",
+    })
 }
 
 /// WATCH key [key ...]

@@ -36,7 +36,44 @@ struct Options<'a> {
     gets: Vec<&'a [u8]>,
 }
 
-fn parse(argv: &[Bytes], readonly: bool) -> Result<Options<'_>, CmdError> {
+/// What keeps BY and GET patterns from naming keys: cluster mode (on the shard's own
+/// port), or a user who may not read every key (Redis 7.0's check in `sortCommandGeneric`).
+#[derive(Clone, Copy, Default)]
+struct PatternLimits {
+    cluster: bool,
+    acl: bool,
+}
+
+impl PatternLimits {
+    fn of(ctx: &Ctx<'_>) -> PatternLimits {
+        let full_read = |u: &crate::acl::User| {
+            u.allkeys
+                || u.keys
+                    .iter()
+                    .any(|p| p.pattern == b"*" && p.flags & crate::acl::user::KEY_READ != 0)
+        };
+        PatternLimits {
+            cluster: ctx.srv.config.cluster.is_some() && !ctx.client.is_unix,
+            acl: ctx.client.acl_user().is_some_and(|u| !full_read(&u)),
+        }
+    }
+
+    fn refuse(&self, option: &str) -> Result<(), CmdError> {
+        if self.cluster {
+            return Err(CmdError::Owned(format!(
+                "ERR {option} option of SORT denied in Cluster mode."
+            )));
+        }
+        if self.acl {
+            return Err(CmdError::Owned(format!(
+                "ERR {option} option of SORT denied due to insufficient ACL permissions."
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn parse(argv: &[Bytes], readonly: bool, limits: PatternLimits) -> Result<Options<'_>, CmdError> {
     let mut o = Options {
         desc: false,
         alpha: false,
@@ -66,8 +103,12 @@ fn parse(argv: &[Bytes], readonly: bool) -> Result<Options<'_>, CmdError> {
             let p = &argv[j + 1][..];
             o.by = Some(p);
             o.dont_sort = !p.contains(&b'*');
+            if !o.dont_sort {
+                limits.refuse("BY")?;
+            }
             j += 1;
         } else if args::is(a, "get") && left >= 1 {
+            limits.refuse("GET")?;
             o.gets.push(&argv[j + 1]);
             j += 1;
         } else {
@@ -144,7 +185,8 @@ fn elements(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<(Vec<Vec<u8>>, bool), CmdEr
 }
 
 fn generic(ctx: &mut Ctx<'_>, argv: &[Bytes], readonly: bool) -> CmdResult {
-    let mut o = parse(argv, readonly)?;
+    let limits = PatternLimits::of(ctx);
+    let mut o = parse(argv, readonly, limits)?;
     let (mut elems, is_set) = elements(ctx, &argv[1])?;
     // A set's native order differs between servers, so a stored result is sorted.
     if o.dont_sort && is_set && o.store.is_some() {

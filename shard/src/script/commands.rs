@@ -92,6 +92,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, argv: &[Bytes], by_sha: bool, ro: bool) -> Cm
         args: argv[split..].to_vec(),
         read_only: ro,
         now: ctx.now,
+        user: ctx.client.acl_user(),
     };
     // Inside EXEC, or while loading, the caller cannot wait: the script runs to its end.
     let may_yield =

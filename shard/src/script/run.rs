@@ -47,6 +47,8 @@ pub struct Running {
     wraps: bool,
     sha: String,
     body: Bytes,
+    /// The caller's user when it is restricted: each `redis.call` is checked against it.
+    user: Option<std::sync::Arc<crate::acl::User>>,
 }
 
 /// What a script produced: its reply in the caller's protocol, and the text of a
@@ -72,6 +74,8 @@ pub struct Invocation {
     pub args: Vec<Bytes>,
     pub read_only: bool,
     pub now: i64,
+    /// The caller's user when it is restricted (see [`crate::client::Client::acl_user`]).
+    pub user: Option<std::sync::Arc<crate::acl::User>>,
 }
 
 impl Scripts {
@@ -198,6 +202,7 @@ pub fn start(
         wraps,
         sha: inv.sha,
         body: inv.body,
+        user: inv.user,
     });
     let threshold = srv.config.busy_reply_threshold;
     let deadline = (may_yield && threshold > 0).then(|| started + Duration::from_millis(threshold));
@@ -321,6 +326,12 @@ fn script_call(srv: &mut Server, argv: &[Bytes], resp3: bool) -> Vec<u8> {
     if spec.flags.has(Flags::NOSCRIPT) {
         return error_reply("ERR This Redis command is not allowed from script");
     }
+    if let Some(user) = running.user.as_deref() {
+        let args: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+        if let Err(d) = crate::acl::check::check(user, spec, &args) {
+            return error_reply(&format!("ERR {}", d.script_message()));
+        }
+    }
     let writes = spec.flags.has(Flags::WRITE);
     if running.read_only && (writes || spec.flags.has(Flags::MAY_REPLICATE)) {
         return error_reply("ERR Write commands are not allowed from read-only scripts.");
@@ -338,6 +349,7 @@ fn script_call(srv: &mut Server, argv: &[Bytes], resp3: bool) -> Vec<u8> {
         return error_reply(crate::evict::OOM);
     }
     let now = running.now;
+    let user = running.user.clone();
     if writes {
         if let Some(r) = srv.scripts.running.as_mut() {
             r.wrote = true;
@@ -354,7 +366,10 @@ fn script_call(srv: &mut Server, argv: &[Bytes], resp3: bool) -> Vec<u8> {
         Protocol::Resp2
     };
     let mut out = Reply::new(client.proto);
+    // What the command checks itself (SORT's patterns) sees the caller's user too.
+    client.run_as = user;
     cmd::call(srv, &mut client, &mut out, spec, handler, argv, now);
+    client.run_as = None;
     // Blocking is denied to scripts: a blocking command answered at once.
     client.block = None;
     srv.scripts.client = Some(client);

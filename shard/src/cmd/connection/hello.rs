@@ -1,5 +1,6 @@
-//! HELLO and AUTH. shoal has one user, `default`, whose password is `requirepass`; with
-//! no password set, `default` accepts any password, as Redis's `nopass` user does.
+//! HELLO and AUTH against the shard's users ([`crate::acl`]): `default`, whose password is
+//! `requirepass` (with none set it accepts any password, as Redis's `nopass` user does),
+//! and the database's configured users.
 
 use bytes::Bytes;
 use shoal_proto::Protocol;
@@ -12,7 +13,7 @@ const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is dis
 pub fn auth(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     let (user, pass): (&[u8], &[u8]) = match argv.len() {
         2 => {
-            if ctx.srv.config.requirepass.is_none() {
+            if ctx.srv.acl.default_is_open() {
                 return Err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into());
             }
             (b"default", &argv[1])
@@ -91,21 +92,27 @@ pub fn hello(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// Checks a username/password pair against `requirepass` in constant time, and marks the
-/// client authenticated when it matches.
+/// Checks a username/password pair against the users (digests compared in constant
+/// time), and marks the client authenticated, as that user, when it matches. A failure
+/// goes to `ACL LOG`, as in Redis.
 pub fn check_auth(ctx: &mut Ctx<'_>, user: &[u8], pass: &[u8]) -> CmdResult {
-    if user != b"default" {
-        return Err(WRONGPASS.into());
-    }
-    let ok = match &ctx.srv.config.requirepass {
-        None => true,
-        Some(pw) => constant_time_eq(pw, pass),
-    };
-    if ok {
-        ctx.client.authenticated = true;
-        Ok(())
-    } else {
-        Err(WRONGPASS.into())
+    let acl = &ctx.srv.acl;
+    let mut session = ctx.client.session.clone().unwrap_or_else(|| acl.session());
+    match acl.authenticate(&mut session, user, pass) {
+        Ok(()) => {
+            ctx.client.authenticated = true;
+            // Only a client that is checked keeps a user; the Unix socket's is trusted.
+            if ctx.client.session.is_some() {
+                ctx.client.session = Some(session);
+            }
+            Ok(())
+        }
+        Err(_) => {
+            let info = ctx.client.info_line();
+            acl.log
+                .add(crate::acl::log::Reason::Auth, false, b"AUTH", user, info);
+            Err(WRONGPASS.into())
+        }
     }
 }
 

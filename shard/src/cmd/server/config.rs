@@ -35,6 +35,11 @@ pub fn set(ctx: &mut Ctx<'_>, argv: &[Bytes]) -> CmdResult {
         table::set_many(&mut ctx.srv.config, &pairs).map_err(|e| CmdError::Owned(e.to_string()))?;
     for name in changed {
         tracing::info!(param = name, "configuration changed");
+        if name == "requirepass" {
+            // Redis's requirepass is the `default` user's password.
+            let pass = ctx.srv.config.requirepass.clone();
+            ctx.srv.acl.set_default_password(pass.as_deref());
+        }
         if name == "appendfsync" || name == "appendonly" {
             crate::persist::config_changed(ctx.srv).map_err(CmdError::Owned)?;
         }

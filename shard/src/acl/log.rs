@@ -134,9 +134,13 @@ impl AclLog {
         }
     }
 
-    #[cfg(test)]
+    /// How many entries are kept.
     pub fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -3,9 +3,9 @@
 //! patterns with the access the key specification asks for, then the channels of the
 //! pub/sub commands against the channel patterns.
 
+use crate::glob;
 use bytes::Bytes;
 use shoal_proto::command::{CommandSpec, Flags};
-use shoal_shard::glob;
 
 use super::catalog::Catalog;
 use super::user::{User, KEY_READ, KEY_WRITE};
@@ -33,6 +33,16 @@ impl Denied {
                     .to_string()
             }
             Denied::Channel(_) => "NOPERM this user has no permissions to access one of the channels used as arguments".to_string(),
+        }
+    }
+
+    /// The error a script gets when its `redis.call` is refused (Redis's
+    /// `scriptVerifyACL`), without the `ERR ` code.
+    pub fn script_message(&self) -> &'static str {
+        match self {
+            Denied::Command => "The user executing the script can't run this command or subcommand",
+            Denied::Key(_) => "The user executing the script can't access at least one of the keys mentioned in the command arguments",
+            Denied::Channel(_) => "The user executing the script can't publish to the channel mentioned in the command",
         }
     }
 

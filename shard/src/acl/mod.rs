@@ -1,5 +1,8 @@
-//! Users and permissions of one database, enforced by the proxy: `AUTH`, the `ACL`
-//! command, and the check run before a command is routed.
+//! Users and permissions of one database: `AUTH`, the `ACL` command, and the check run
+//! before a command. The agent's proxy enforces them for its clients; a shard enforces the
+//! same users on its own TCP port (`cluster_api`), where clients reach it directly. The
+//! shard's Unix socket, which only the agent reaches, skips the check: the proxy has
+//! already made it.
 //!
 //! Each database has its own [`Acl`]: its `default` user (`nopass`, or the configured
 //! `password` as Redis's `requirepass`) and the users from `[[database.user]]` and
@@ -51,6 +54,60 @@ pub struct Acl {
     pub log: log::AclLog,
 }
 
+/// The refusal of a connection from outside while protected mode is on and the
+/// `default` user has no password (Redis's exact text).
+pub const DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+/// Protected mode (Redis's `clientAcceptHandler` check): with it on and no password for
+/// `default`, only loopback clients (and Unix sockets, `peer = None`) are served.
+pub fn protected_mode_denies(
+    enabled: bool,
+    default_has_no_password: bool,
+    peer: Option<std::net::IpAddr>,
+) -> bool {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    if !enabled || !default_has_no_password {
+        return false;
+    }
+    match peer {
+        None => false,
+        Some(IpAddr::V4(a)) => a != Ipv4Addr::LOCALHOST,
+        Some(IpAddr::V6(a)) => {
+            a != Ipv6Addr::LOCALHOST && a.to_ipv4_mapped() != Some(Ipv4Addr::LOCALHOST)
+        }
+    }
+}
+
+/// The environment variable that carries a database's users to its shards: one user a
+/// line, `name rule rule ...`. Rules hold passwords, so they stay off the command line.
+pub const USERS_ENV: &str = "SHOAL_SHARD_USERS";
+
+/// Users as [`USERS_ENV`] carries them. A rule string is split on whitespace anyway, so
+/// folding its line breaks into spaces keeps its meaning.
+pub fn encode_users(users: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (name, rules) in users {
+        out.push_str(name);
+        for r in rules.split_ascii_whitespace() {
+            out.push(' ');
+            out.push_str(r);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The inverse of [`encode_users`].
+pub fn decode_users(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let (name, rules) = l.split_once(' ').unwrap_or((l, ""));
+            (!name.is_empty()).then(|| (name.to_string(), rules.trim().to_string()))
+        })
+        .collect()
+}
+
 /// One connection's identity.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -92,60 +149,69 @@ pub struct UserConfigError {
     pub message: String,
 }
 
-/// Builds every database's users once, so a bad rule in `[[database.user]]` is a
-/// configuration error (exit 64, the key named) before anything starts.
-pub fn validate_users(config: &shoal_config::Config) -> Result<(), shoal_config::ConfigError> {
-    for (i, db) in config.databases.iter().enumerate() {
-        Acl::from_database(db).map_err(|e| shoal_config::ConfigError::Invalid {
-            key: format!("database[{i}].user[{}].rules", e.index),
-            message: format!("'{}': {}", e.rule, e.message),
-        })?;
-    }
-    Ok(())
-}
-
 impl Acl {
     /// The `default` user (with `password` as requirepass), then each configured user's
     /// rules, split on whitespace, applied to a new user (or to `default`).
     pub fn new(password: Option<&str>, users: &[(String, String)]) -> Result<Acl, UserConfigError> {
-        let mut map = BTreeMap::new();
-        let default = User::default_user(password.map(str::as_bytes));
-        map.insert(b"default".to_vec(), default);
-        for (index, (name, rules)) in users.iter().enumerate() {
-            let bad = |rule: &str, message: String| UserConfigError {
-                index,
-                user: name.clone(),
-                rule: rule.to_string(),
-                message,
-            };
-            if name.is_empty() || user::has_spaces(name.as_bytes()) {
-                return Err(bad(
-                    "",
-                    "Usernames can't contain spaces or null characters".into(),
-                ));
+        let acl = Acl::default_only(password);
+        {
+            let mut map = acl.write();
+            for (index, (name, rules)) in users.iter().enumerate() {
+                let bad = |rule: &str, message: String| UserConfigError {
+                    index,
+                    user: name.clone(),
+                    rule: rule.to_string(),
+                    message,
+                };
+                if name.is_empty() || user::has_spaces(name.as_bytes()) {
+                    return Err(bad(
+                        "",
+                        "Usernames can't contain spaces or null characters".into(),
+                    ));
+                }
+                let mut u = map
+                    .get(name.as_bytes())
+                    .map(|u| User::clone(u))
+                    .unwrap_or_else(|| User::new(name.as_bytes()));
+                u.apply_all(rules.split_ascii_whitespace().map(str::as_bytes))
+                    .map_err(|(rule, e)| bad(&rule, e.to_string()))?;
+                map.insert(name.as_bytes().to_vec(), Arc::new(u));
             }
-            let u = map
-                .entry(name.as_bytes().to_vec())
-                .or_insert_with(|| User::new(name.as_bytes()));
-            u.apply_all(rules.split_ascii_whitespace().map(str::as_bytes))
-                .map_err(|(rule, e)| bad(&rule, e.to_string()))?;
         }
-        let users = map.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
-        Ok(Acl {
-            users: RwLock::new(users),
-            generation: AtomicU64::new(0),
-            log: log::AclLog::default(),
-        })
+        Ok(acl)
     }
 
-    /// The users of a configured database.
-    pub fn from_database(db: &shoal_config::Database) -> Result<Acl, UserConfigError> {
-        let users: Vec<(String, String)> = db
-            .users
-            .iter()
-            .map(|u| (u.name.clone(), u.rules.clone()))
-            .collect();
-        Acl::new(db.password.as_deref(), &users)
+    /// Only the `default` user, with `password` as requirepass.
+    pub fn default_only(password: Option<&str>) -> Acl {
+        let mut map = BTreeMap::new();
+        let default = User::default_user(password.map(str::as_bytes));
+        map.insert(b"default".to_vec(), Arc::new(default));
+        Acl {
+            users: RwLock::new(map),
+            generation: AtomicU64::new(0),
+            log: log::AclLog::default(),
+        }
+    }
+
+    /// `CONFIG SET requirepass`: the `default` user's passwords become this one, or
+    /// `nopass` when it is `None` (Redis's `ACLUpdateDefaultUserPassword`).
+    pub fn set_default_password(&self, password: Option<&[u8]>) {
+        let mut users = self.write();
+        let mut d = users
+            .get(&b"default"[..])
+            .map(|u| User::clone(u))
+            .unwrap_or_else(|| User::default_user(None));
+        d.passwords.clear();
+        match password {
+            Some(p) => {
+                d.passwords.push(sha256::digest(p));
+                d.nopass = false;
+            }
+            None => d.nopass = true,
+        }
+        users.insert(b"default".to_vec(), Arc::new(d));
+        drop(users);
+        self.changed();
     }
 
     pub fn user(&self, name: &[u8]) -> Option<Arc<User>> {

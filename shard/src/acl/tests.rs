@@ -357,19 +357,6 @@ fn config_users_are_validated() {
         bad.to_string(),
         "user \"x\": rule '+@nosuch': Unknown command or category name in ACL"
     );
-    let mut config = shoal_config::Config::from_raw(
-        shoal_config::RawConfig::from_toml(
-            "[[database]]\n[[database.user]]\nname = \"ok\"\nrules = \"on\"\n[[database.user]]\nname = \"x\"\nrules = \"on ~a +@nosuch\"",
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        validate_users(&config).unwrap_err().to_string(),
-        "database[0].user[1].rules: '+@nosuch': Unknown command or category name in ACL"
-    );
-    config.databases[0].users.pop();
-    assert!(validate_users(&config).is_ok());
     let bad = Acl::new(None, &[("a b".into(), "on".into())]).unwrap_err();
     assert!(bad.to_string().contains("Usernames can't contain spaces"));
     // Rules for `default` apply on top of requirepass.
@@ -430,4 +417,46 @@ fn list_lines_match_redis_for_mixed_categories() {
         rs.sort_unstable();
         assert_eq!(os, rs, "{rules}");
     }
+}
+
+#[test]
+fn protected_mode_decision() {
+    let outside: std::net::IpAddr = "192.0.2.2".parse().unwrap();
+    let lo4: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let lo6: std::net::IpAddr = "::1".parse().unwrap();
+    let mapped: std::net::IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+    assert!(protected_mode_denies(true, true, Some(outside)));
+    for local in [lo4, lo6, mapped] {
+        assert!(!protected_mode_denies(true, true, Some(local)));
+    }
+    assert!(!protected_mode_denies(true, true, None), "Unix sockets");
+    assert!(
+        !protected_mode_denies(false, true, Some(outside)),
+        "turned off"
+    );
+    assert!(
+        !protected_mode_denies(true, false, Some(outside)),
+        "a password"
+    );
+}
+
+#[test]
+fn requirepass_is_the_default_users_password() {
+    let acl = Acl::new(None, &[("app".into(), "on >apw ~app:*".into())]).unwrap();
+    assert!(acl.default_is_open());
+    acl.set_default_password(Some(b"pw"));
+    assert!(!acl.default_is_open());
+    let mut s = acl.session();
+    assert_eq!(admit(&acl, &mut s, "get k"), Err(Refusal::NoAuth));
+    assert_eq!(acl.authenticate(&mut s, b"default", b"no"), Err(WRONGPASS));
+    acl.authenticate(&mut s, b"default", b"pw").unwrap();
+    acl.authenticate(&mut s, b"app", b"apw").unwrap();
+    acl.set_default_password(None);
+    assert!(acl.default_is_open());
+    let users = vec![("app".to_string(), "on >apw ~app:*".to_string())];
+    assert_eq!(decode_users(&encode_users(&users)), users);
+    assert_eq!(
+        decode_users("a on\n\n b  off ~x \n"),
+        vec![("a".into(), "on".into()), ("b".into(), "off ~x".into())]
+    );
 }

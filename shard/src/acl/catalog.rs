@@ -85,6 +85,10 @@ impl Catalog {
         self.entries.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// The id of a spec from the table (a command or a `parent|sub` subcommand).
     pub fn id_of(&self, spec: &CommandSpec) -> Option<usize> {
         self.by_name.get(spec.name).copied()
