@@ -22,6 +22,8 @@ struct Inner {
     /// Sequence number of `slots[0]`.
     base: u64,
     missing: usize,
+    /// Slots whose replies are dropped (CLIENT REPLY OFF/SKIP), as sequence ranges.
+    muted: Vec<std::ops::Range<u64>>,
 }
 
 impl Replies {
@@ -31,6 +33,22 @@ impl Replies {
         i.slots.push_back(None);
         i.missing += 1;
         i.base + i.slots.len() as u64 - 1
+    }
+
+    /// The sequence number the next slot will have.
+    pub fn next_seq(&self) -> u64 {
+        let i = self.inner.borrow();
+        i.base + i.slots.len() as u64
+    }
+
+    /// Drops the replies of the slots from `seq` on, as they are now: a command's replies
+    /// that the client asked not to get.
+    pub fn mute_from(&self, seq: u64) {
+        let mut i = self.inner.borrow_mut();
+        let end = i.base + i.slots.len() as u64;
+        if seq < end {
+            i.muted.push(seq..end);
+        }
     }
 
     /// A reply known now.
@@ -71,8 +89,13 @@ impl Replies {
     pub fn drain_into(&self, out: &mut bytes::BytesMut) {
         let mut i = self.inner.borrow_mut();
         let n = i.slots.len() as u64;
-        for r in i.slots.drain(..).flatten() {
-            out.extend_from_slice(&r);
+        let base = i.base;
+        let muted = std::mem::take(&mut i.muted);
+        for (k, r) in i.slots.drain(..).enumerate() {
+            let seq = base + k as u64;
+            if let Some(r) = r.filter(|_| !muted.iter().any(|m| m.contains(&seq))) {
+                out.extend_from_slice(&r);
+            }
         }
         i.base += n;
     }
@@ -101,5 +124,25 @@ mod tests {
         assert_eq!(r.missing(), 1);
         r.fill(c, Bytes::from_static(b"+C\r\n"));
         assert_eq!(r.missing(), 0);
+    }
+
+    #[test]
+    fn muted_slots_are_dropped() {
+        let r = Replies::default();
+        r.push_ready(Bytes::from_static(b"+A\r\n"));
+        let from = r.next_seq();
+        let b = r.reserve();
+        r.push_ready(Bytes::from_static(b"+C\r\n"));
+        r.mute_from(from);
+        r.push_ready(Bytes::from_static(b"+D\r\n"));
+        r.fill(b, Bytes::from_static(b"+B\r\n"));
+        let mut out = bytes::BytesMut::new();
+        r.drain_into(&mut out);
+        assert_eq!(&out[..], b"+A\r\n+D\r\n");
+        // The muting ends with the batch.
+        r.push_ready(Bytes::from_static(b"+E\r\n"));
+        out.clear();
+        r.drain_into(&mut out);
+        assert_eq!(&out[..], b"+E\r\n");
     }
 }
