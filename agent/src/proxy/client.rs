@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use shoal_proto::frame::{Limits, Scanned, Scanner};
-use shoal_proto::{CommandSpec, Protocol, Reply};
+use shoal_proto::{CommandSpec, Flags, Protocol, Reply};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -26,7 +26,7 @@ use super::replies::Replies;
 use super::route::{self, KeySlot, Route, Special, CROSSSLOT};
 use super::thread::{NewClient, ThreadCtx};
 use super::upstream::{push_command, Waiter};
-use super::{acl, local, plan_exec, Database};
+use super::{acl, busy, local, plan_exec, Database};
 
 const READ_CHUNK: usize = 16 * 1024;
 /// How often a client that is not reading is checked against the soft output limit.
@@ -64,6 +64,10 @@ pub struct Client {
     /// The connection used by the last blocking command, kept for the next one.
     blocking: Option<Dedicated>,
     close: bool,
+    /// CLIENT REPLY: OFF, SKIP for the command after this one, SKIP for this one.
+    reply_off: bool,
+    reply_skip_next: bool,
+    reply_skip: bool,
     /// Names of the batch's commands, for the metrics.
     batch: Vec<&'static str>,
     /// How far the frame at the front of the input was scanned, and its arguments so
@@ -110,6 +114,9 @@ pub async fn serve(ctx: Rc<ThreadCtx>, nc: NewClient) {
         watch: None,
         blocking: None,
         close: false,
+        reply_off: false,
+        reply_skip_next: false,
+        reply_skip: false,
         batch: Vec::with_capacity(16),
         scanner: Scanner::default(),
         ranges: Vec::with_capacity(8),
@@ -340,7 +347,25 @@ impl Client {
         }
     }
 
+    /// Runs one request, then drops its replies if CLIENT REPLY says so (pub/sub
+    /// confirmations are pushes, which Redis sends regardless).
     async fn command(&mut self, frame: &[u8], args: &[&[u8]]) {
+        let from = self.replies.next_seq();
+        let skip = std::mem::take(&mut self.reply_skip);
+        self.run_command(frame, args).await;
+        if self.reply_off || skip {
+            let push = matches!(
+                route::resolve(args).and_then(route::special),
+                Some(Special::Subscribe | Special::Unsubscribe)
+            );
+            if !push {
+                self.replies.mute_from(from);
+            }
+        }
+        self.reply_skip = std::mem::take(&mut self.reply_skip_next);
+    }
+
+    async fn run_command(&mut self, frame: &[u8], args: &[&[u8]]) {
         let spec = route::resolve(args);
         self.batch.push(spec.map_or("unknown", |s| s.name));
         let special = spec.and_then(route::special);
@@ -404,6 +429,12 @@ impl Client {
                 return;
             }
         }
+        // A script past its threshold on any shard: the database answers as a busy Redis.
+        if let Some(spec) = spec {
+            if !spec.flags.has(Flags::ALLOW_BUSY) && self.db.scripts.busy(self.now) {
+                return self.reject_busy(special);
+            }
+        }
         if self.multi.is_some()
             && !matches!(
                 special,
@@ -423,10 +454,30 @@ impl Client {
         match route::route(&self.db, spec, special, args) {
             Route::Shard(i) => self.forward(i, frame),
             Route::Local(s) => self.local(s, frame, args).await,
-            Route::Dedicated(i) => self.blocking(i, frame).await,
+            Route::Dedicated(i) => {
+                let script = spec.is_some_and(|s| busy::is_script(s.name));
+                self.blocking(i, frame, script).await
+            }
             Route::CrossSlot => self.ready(Bytes::from_static(CROSSSLOT)),
             Route::Split | Route::FanOut => plan_exec::run(self.plan_exec(), frame, args),
         }
+    }
+
+    /// Redis's answer to a command refused while a script is busy: it flags an open
+    /// transaction, and EXEC discards it.
+    fn reject_busy(&mut self, special: Option<Special>) {
+        if special == Some(Special::Exec) {
+            self.multi = None;
+            self.watch = None;
+            return self.error(&format!(
+                "EXECABORT Transaction discarded because of: {}",
+                busy::BUSY
+            ));
+        }
+        if let Some(m) = self.multi.as_mut() {
+            m.dirty = true;
+        }
+        self.error(busy::BUSY)
     }
 
     fn plan_exec(&self) -> plan_exec::Exec<'_> {
@@ -524,7 +575,7 @@ impl Client {
         true
     }
 
-    async fn blocking(&mut self, shard: usize, frame: &[u8]) {
+    async fn blocking(&mut self, shard: usize, frame: &[u8], script: bool) {
         if !self.barrier().await {
             return;
         }
@@ -536,22 +587,21 @@ impl Client {
                 Err(e) => return self.ready(e),
             },
         };
+        // Counted from before the send, so a script is never busy at the shard unseen here.
+        let _running = script.then(|| self.db.scripts.begin());
         if conn.send(frame).await.is_err() {
             return self.ready(super::upstream::tryagain(&self.db, shard));
         }
-        // While blocked, watch the client: if it goes away the dedicated connection is
-        // dropped, which unblocks it in the shard (it must not pop an element for nobody).
-        let mut peek = [0u8; 1];
-        let mut client_sent = false;
-        let reply = loop {
-            tokio::select! {
-                r = conn.recv() => break r,
-                p = self.stream.peek(&mut peek), if !client_sent => match p {
-                    Ok(0) | Err(_) => { self.close = true; return; }
-                    Ok(_) => client_sent = true,
-                },
-                _ = self.meta.kill.notified() => { self.close = true; return; }
-            }
+        // A script is not a blocked client (CLIENT LIST, CLIENT UNBLOCK).
+        if !script {
+            self.meta
+                .set_blocked_on(conn.shard_client_id.map(|id| (shard, id)));
+        }
+        let reply = self.wait_blocked(&mut conn).await;
+        self.meta.set_blocked_on(None);
+        let Some(reply) = reply else {
+            self.close = true;
+            return;
         };
         match reply {
             Ok(r) => {
@@ -559,6 +609,25 @@ impl Client {
                 self.blocking = Some(conn);
             }
             Err(_) => self.ready(super::upstream::tryagain(&self.db, shard)),
+        }
+    }
+
+    /// The reply on a dedicated connection, or `None` when the client left or was killed
+    /// meanwhile.
+    async fn wait_blocked(&mut self, conn: &mut Dedicated) -> Option<std::io::Result<Bytes>> {
+        // While blocked, watch the client: if it goes away the dedicated connection is
+        // dropped, which unblocks it in the shard (it must not pop an element for nobody).
+        let mut peek = [0u8; 1];
+        let mut client_sent = false;
+        loop {
+            tokio::select! {
+                r = conn.recv() => return Some(r),
+                p = self.stream.peek(&mut peek), if !client_sent => match p {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => client_sent = true,
+                },
+                _ = self.meta.kill.notified() => return None,
+            }
         }
     }
 
@@ -575,6 +644,10 @@ impl Client {
         if !spec.arity_ok(args.len()) {
             m.dirty = true;
             return self.error(&local::wrong_arity(spec.name));
+        }
+        if spec.flags.has(Flags::NO_MULTI) {
+            m.dirty = true;
+            return self.error("ERR Command not allowed inside a transaction");
         }
         if multi_shard {
             let slot = match route::key_slot(&self.db, spec, args) {
@@ -734,7 +807,12 @@ impl Client {
             }
             Special::Config => {
                 if !local_config(&self.db.access.limits, args, &mut out) {
-                    return self.forward(0, frame);
+                    if args.get(1).is_some_and(|s| s.eq_ignore_ascii_case(b"set")) {
+                        self.db.scripts.config_set(args);
+                    }
+                    // Every shard gets a CONFIG SET, RESETSTAT or REWRITE; shard 0 answers
+                    // the rest.
+                    return plan_exec::run(self.plan_exec(), frame, args);
                 }
             }
             Special::Hello => {
@@ -749,6 +827,12 @@ impl Client {
                 self.set_proto(now.proto);
             }
             Special::Client => {
+                if let Some((shard, f)) = self.unblock_target(args) {
+                    return self.forward(shard, &f);
+                }
+                if args.len() == 3 && args[1].eq_ignore_ascii_case(b"reply") {
+                    return self.client_reply(args[2]);
+                }
                 let multi = self.multi.as_ref().map_or(-1, |m| m.count as i64);
                 let db = self.db.clone();
                 let subs = move |id: u64| match db.broker.lock() {
@@ -862,6 +946,44 @@ impl Client {
     fn set_subscribed(&mut self, on: bool) {
         self.subscribed = on;
         self.replies.obuf().set_pubsub(on);
+    }
+
+    /// CLIENT REPLY ON|OFF|SKIP: only ON is answered.
+    fn client_reply(&mut self, mode: &[u8]) {
+        if mode.eq_ignore_ascii_case(b"on") {
+            self.reply_off = false;
+            self.reply_skip = false;
+            self.reply_skip_next = false;
+            self.ready(Bytes::from_static(b"+OK\r\n"));
+        } else if mode.eq_ignore_ascii_case(b"off") {
+            self.reply_off = true;
+        } else if mode.eq_ignore_ascii_case(b"skip") {
+            self.reply_skip_next = !self.reply_off;
+        } else {
+            self.error("ERR syntax error");
+        }
+    }
+
+    /// CLIENT UNBLOCK of a client waiting on a dedicated connection: the request for its
+    /// shard, naming the connection there. Anything else is answered locally.
+    fn unblock_target(&self, args: &[&[u8]]) -> Option<(usize, Vec<u8>)> {
+        if !args.get(1)?.eq_ignore_ascii_case(b"unblock") || !(3..=4).contains(&args.len()) {
+            return None;
+        }
+        if let Some(mode) = args.get(3) {
+            if !mode.eq_ignore_ascii_case(b"timeout") && !mode.eq_ignore_ascii_case(b"error") {
+                return None;
+            }
+        }
+        let id = shoal_proto::number::parse_i64(args[2])?;
+        let target = self.db.clients.get(u64::try_from(id).ok()?)?;
+        let (shard, shard_id) = target.blocked_on()?;
+        let id_text = shard_id.to_string();
+        let mut f = BytesMut::new();
+        let mut parts: Vec<&[u8]> = vec![b"CLIENT", b"UNBLOCK", id_text.as_bytes()];
+        parts.extend(args.get(3));
+        push_command(&mut f, &parts);
+        Some((shard, f.to_vec()))
     }
 
     fn set_proto(&mut self, p: Protocol) {

@@ -1,7 +1,7 @@
 //! A connection to one shard owned by one client, for state that lives in the shard's
-//! connection: WATCH (until EXEC, DISCARD or UNWATCH) and blocking commands (until they
-//! are served or time out). Requests go one batch at a time and the client waits for the
-//! answers, so ordering is trivially kept.
+//! connection: WATCH (until EXEC, DISCARD or UNWATCH), blocking commands (until they
+//! are served or time out) and scripts. Requests go one batch at a time and the client
+//! waits for the answers, so ordering is trivially kept.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +17,9 @@ use super::{Database, Settings};
 pub struct Dedicated {
     pub shard: usize,
     pub resp3: bool,
+    /// The shard's CLIENT ID of this connection, for CLIENT UNBLOCK; `None` if the shard
+    /// did not say.
+    pub shard_client_id: Option<i64>,
     stream: UnixStream,
     rbuf: BytesMut,
 }
@@ -34,12 +37,15 @@ impl Dedicated {
         loop {
             match connect(db, shard, resp3).await {
                 Ok(stream) => {
-                    return Ok(Dedicated {
+                    let mut d = Dedicated {
                         shard,
                         resp3,
+                        shard_client_id: None,
                         stream,
                         rbuf: BytesMut::with_capacity(4096),
-                    })
+                    };
+                    d.shard_client_id = d.client_id().await;
+                    return Ok(d);
                 }
                 Err(e) if Instant::now() >= until => {
                     tracing::debug!(database = %db.name, shard, error = %e, "dedicated connection failed");
@@ -48,6 +54,17 @@ impl Dedicated {
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
             }
         }
+    }
+
+    /// Asks the shard for this connection's id. A failure only leaves CLIENT UNBLOCK
+    /// without a target; the next request reports a broken connection.
+    async fn client_id(&mut self) -> Option<i64> {
+        self.send(b"*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n")
+            .await
+            .ok()?;
+        let r = self.recv().await.ok()?;
+        let digits = r.strip_prefix(b":")?.strip_suffix(b"\r\n")?;
+        shoal_proto::number::parse_i64(digits)
     }
 
     pub async fn send(&mut self, req: &[u8]) -> std::io::Result<()> {

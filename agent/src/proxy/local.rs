@@ -323,7 +323,19 @@ pub fn client(
         }
         // The proxy pauses nobody; shards are never paused by a client.
         b"pause" | b"unpause" => out.ok(),
-        b"unblock" if arity(3, false) => out.int(0),
+        // A blocked client's CLIENT UNBLOCK goes to its shard before this; here the
+        // target is not blocked, or the arguments are wrong.
+        b"unblock" if arity(3, false) && args.len() <= 4 => {
+            if shoal_proto::number::parse_i64(args[2]).is_none() {
+                out.error("ERR value is not an integer or out of range");
+            } else if args.get(3).is_some_and(|m| {
+                !m.eq_ignore_ascii_case(b"timeout") && !m.eq_ignore_ascii_case(b"error")
+            }) {
+                out.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+            } else {
+                out.int(0)
+            }
+        }
         b"getredir" if arity(2, true) => out.int(-1),
         b"reply" if arity(3, true) => out.ok(),
         b"tracking" | b"caching" | b"trackinginfo" => {

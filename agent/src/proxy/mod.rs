@@ -12,8 +12,8 @@
 //! [`dedicated`] connection to their shard; a MULTI … EXEC block is sent as one contiguous
 //! run on the shared upstream (the shard runs a connection's commands in order, so
 //! nothing can interleave with it). Pub/sub is served by one broker per database shared
-//! by all proxy threads ([`pubsub`]); keyspace notifications are the shards' own pub/sub
-//! and are not visible through the proxy.
+//! by all proxy threads ([`pubsub`]); keyspace notifications, the shards' own pub/sub,
+//! are relayed into it ([`keyspace`]).
 //!
 //! # Layout
 //! - [`access`]: a database's users and client limits, as the client loop calls them;
@@ -27,7 +27,8 @@
 //! - [`local`]: commands the proxy answers itself (HELLO, AUTH, CLIENT, SELECT …).
 //! - [`upstream`]: the shared pipelined connection to a shard, its reconnects and the
 //!   queue of requests held while the shard is down.
-//! - [`dedicated`]: a connection one client owns (WATCH, blocking commands).
+//! - [`dedicated`]: a connection one client owns (WATCH, blocking commands, scripts).
+//! - [`busy`]: a script past `busy-reply-threshold` makes the whole database `-BUSY`.
 //! - [`replies`]: a client's ordered reply slots, filled by upstreams; [`obuf`]: what
 //!   they and the unwritten output hold, against `client-output-buffer-limit`.
 //! - [`pubsub`]: the agent's broker sink and the (P|S)SUBSCRIBE family.
@@ -40,6 +41,7 @@
 
 pub mod access;
 pub mod acl;
+pub mod busy;
 pub mod client;
 // Until the proxy's client loop calls it, only the tests do.
 #[cfg_attr(not(test), allow(dead_code))]
@@ -47,6 +49,7 @@ pub mod cluster;
 pub mod dedicated;
 pub mod fanout;
 mod info_merge;
+pub mod keyspace;
 pub mod limits;
 pub mod listener;
 pub mod local;
@@ -92,6 +95,8 @@ pub struct Database {
     pub metrics: metrics::DbMetrics,
     /// The answers to CLUSTER, READONLY, READWRITE and ASKING.
     pub cluster: cluster::ClusterView,
+    /// Scripts in flight, for the database-wide `-BUSY`.
+    pub scripts: Arc<busy::Scripts>,
 }
 
 impl Database {
@@ -186,6 +191,7 @@ pub async fn start(
             broker: Mutex::new(Broker::default()),
             clients: registry::Registry::default(),
             metrics: metrics::DbMetrics::new(agent_metrics, &db.name),
+            scripts: Arc::default(),
         }));
     }
     let shared = Arc::new(Shared {
@@ -197,6 +203,11 @@ pub async fn start(
         stopping: AtomicBool::new(false),
         busy: AtomicUsize::new(0),
     });
+    for db in &shared.dbs {
+        for shard in 0..db.shards() {
+            tokio::spawn(keyspace::relay(db.clone(), shard, shared.clone()));
+        }
+    }
     let threads = thread_count(config, plan.allowed_cpus.len());
     let stats = metrics::ThreadStats::register(agent_metrics, &shared, threads);
     let mut senders = Vec::with_capacity(threads);
@@ -268,6 +279,7 @@ pub mod tests_support {
             clients: registry::Registry::default(),
             metrics: metrics::DbMetrics::new(&m, "t"),
             cluster: cluster::ClusterView::new(&[], std::path::Path::new("/nonexistent")),
+            scripts: Arc::default(),
         }
     }
 }

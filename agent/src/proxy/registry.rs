@@ -27,6 +27,9 @@ pub struct ClientMeta {
     pub resp: AtomicU8,
     pub killed: AtomicBool,
     pub kill: Notify,
+    /// While the client waits on a dedicated connection: its shard and the connection's
+    /// id there, which CLIENT UNBLOCK passes on.
+    pub blocked_on: Mutex<Option<(usize, i64)>>,
 }
 
 impl ClientMeta {
@@ -42,6 +45,7 @@ impl ClientMeta {
             resp: AtomicU8::new(2),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
+            blocked_on: Mutex::new(None),
         }
     }
 
@@ -65,6 +69,20 @@ impl ClientMeta {
         match self.last_cmd.lock() {
             Ok(mut c) => *c = cmd,
             Err(p) => *p.into_inner() = cmd,
+        }
+    }
+
+    pub fn set_blocked_on(&self, on: Option<(usize, i64)>) {
+        match self.blocked_on.lock() {
+            Ok(mut b) => *b = on,
+            Err(p) => *p.into_inner() = on,
+        }
+    }
+
+    pub fn blocked_on(&self) -> Option<(usize, i64)> {
+        match self.blocked_on.lock() {
+            Ok(b) => *b,
+            Err(p) => *p.into_inner(),
         }
     }
 
@@ -94,7 +112,15 @@ impl ClientMeta {
             self.name().unwrap_or_default(),
             age,
             idle_ms / 1000,
-            if subs.0 + subs.1 > 0 { "P" } else if multi >= 0 { "x" } else { "N" },
+            if subs.0 + subs.1 > 0 {
+                "P"
+            } else if multi >= 0 {
+                "x"
+            } else if self.blocked_on().is_some() {
+                "b"
+            } else {
+                "N"
+            },
             subs.0,
             subs.1,
             multi,
@@ -127,6 +153,10 @@ impl Registry {
         let mut m = self.lock();
         m.remove(&id);
         m.len()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientMeta>> {
+        self.lock().get(&id).cloned()
     }
 
     pub fn all(&self) -> Vec<Arc<ClientMeta>> {

@@ -27,6 +27,8 @@ struct Inner {
     /// Sequence number of `slots[0]`.
     base: u64,
     missing: usize,
+    /// Slots whose replies are dropped (CLIENT REPLY OFF/SKIP), as sequence ranges.
+    muted: Vec<std::ops::Range<u64>>,
 }
 
 impl Replies {
@@ -47,6 +49,22 @@ impl Replies {
         i.slots.push_back(None);
         i.missing += 1;
         i.base + i.slots.len() as u64 - 1
+    }
+
+    /// The sequence number the next slot will have.
+    pub fn next_seq(&self) -> u64 {
+        let i = self.inner.borrow();
+        i.base + i.slots.len() as u64
+    }
+
+    /// Drops the replies of the slots from `seq` on, as they are now: a command's replies
+    /// that the client asked not to get.
+    pub fn mute_from(&self, seq: u64) {
+        let mut i = self.inner.borrow_mut();
+        let end = i.base + i.slots.len() as u64;
+        if seq < end {
+            i.muted.push(seq..end);
+        }
     }
 
     /// A reply known now.
@@ -111,11 +129,20 @@ impl Replies {
         let mut i = self.inner.borrow_mut();
         let n = i.slots.len() as u64;
         let before = out.len();
-        for r in i.slots.drain(..).flatten() {
-            out.extend_from_slice(&r);
+        let base = i.base;
+        let muted = std::mem::take(&mut i.muted);
+        // Muted replies leave the count too, though they are never written.
+        let mut dropped = 0;
+        for (k, r) in i.slots.drain(..).enumerate() {
+            let seq = base + k as u64;
+            match r {
+                Some(r) if muted.iter().any(|m| m.contains(&seq)) => dropped += r.len(),
+                Some(r) => out.extend_from_slice(&r),
+                None => {}
+            }
         }
         i.base += n;
-        self.obuf.remove(out.len() - before);
+        self.obuf.remove(out.len() - before + dropped);
     }
 }
 
@@ -192,5 +219,25 @@ mod tests {
         let mut out = bytes::BytesMut::new();
         r.drain_into(&mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn muted_slots_are_dropped() {
+        let r = Replies::default();
+        r.push_ready(Bytes::from_static(b"+A\r\n"));
+        let from = r.next_seq();
+        let b = r.reserve();
+        r.push_ready(Bytes::from_static(b"+C\r\n"));
+        r.mute_from(from);
+        r.push_ready(Bytes::from_static(b"+D\r\n"));
+        r.fill(b, Bytes::from_static(b"+B\r\n"));
+        let mut out = bytes::BytesMut::new();
+        r.drain_into(&mut out);
+        assert_eq!(&out[..], b"+A\r\n+D\r\n");
+        // The muting ends with the batch.
+        r.push_ready(Bytes::from_static(b"+E\r\n"));
+        out.clear();
+        r.drain_into(&mut out);
+        assert_eq!(&out[..], b"+E\r\n");
     }
 }

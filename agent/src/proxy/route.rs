@@ -116,12 +116,11 @@ fn specials() -> &'static HashMap<usize, Special> {
             ("save", FanOut),
             ("bgsave", FanOut),
             ("bgrewriteaof", FanOut),
-            ("config|set", FanOut),
-            ("config|resetstat", FanOut),
-            ("config|rewrite", FanOut),
             ("script|load", FanOut),
             ("script|flush", FanOut),
             ("script|exists", FanOut),
+            // The script to kill runs on whichever shard owns its keys.
+            ("script|kill", FanOut),
             ("slowlog|get", FanOut),
             ("slowlog|len", FanOut),
             ("slowlog|reset", FanOut),
@@ -134,16 +133,24 @@ fn specials() -> &'static HashMap<usize, Special> {
             ("config", Config),
         ];
         // A container's subcommands (CLIENT SETNAME, ACL SETUSER …) resolve to their own
-        // specs, so they are entered too.
-        table
+        // specs, so they are entered too; a subcommand named on its own (`script|kill`)
+        // is entered last, so it overrides its container's entry.
+        let mut map: HashMap<usize, Special> = table
             .iter()
+            .filter(|(n, _)| !n.contains('|'))
             .filter_map(|(n, s)| lookup(n.as_bytes()).map(|spec| (spec, *s)))
             .flat_map(|(spec, s)| {
                 std::iter::once(spec)
                     .chain(spec.subcommands.iter())
                     .map(move |x| (spec_id(x), s))
             })
-            .collect()
+            .collect();
+        for (n, s) in table.iter().filter(|(n, _)| n.contains('|')) {
+            if let Some(spec) = lookup(n.as_bytes()) {
+                map.insert(spec_id(spec), *s);
+            }
+        }
+        map
     })
 }
 
@@ -151,13 +158,14 @@ fn spec_id(spec: &'static CommandSpec) -> usize {
     spec as *const CommandSpec as usize
 }
 
-/// A subcommand (`cluster|nodes`, `client|list`) is special when its container is.
+/// A subcommand (`cluster|nodes`, `client|list`) is special when its container is, or
+/// when it is named itself (`script|kill`, `config|set`).
 pub fn special(spec: &'static CommandSpec) -> Option<Special> {
-    let spec = match spec.name.split_once('|') {
-        Some((parent, _)) => lookup(parent.as_bytes()).unwrap_or(spec),
-        None => spec,
-    };
-    specials().get(&spec_id(spec)).copied()
+    if let Some(s) = specials().get(&spec_id(spec)) {
+        return Some(*s);
+    }
+    let parent = lookup(spec.name.split_once('|')?.0.as_bytes())?;
+    specials().get(&spec_id(parent)).copied()
 }
 
 /// The command's spec, resolving a container's subcommand (`OBJECT ENCODING` → its own

@@ -37,6 +37,14 @@ fn keys_pick_their_shard() {
     assert_eq!(r(&d, "XREAD STREAMS foo 0"), Route::Shard(foo));
     assert_eq!(r(&d, "XREAD BLOCK 0 STREAMS foo 0"), Route::Dedicated(foo));
     assert_eq!(r(&d, "DBSIZE"), Route::FanOut);
+    // A subcommand named in the table is routed as named, not as its container.
+    assert_eq!(r(&d, "SCRIPT KILL"), Route::FanOut);
+    assert_eq!(r(&d, "script load x"), Route::FanOut);
+    assert_eq!(r(&d, "SLOWLOG LEN"), Route::FanOut);
+    assert_eq!(r(&d, "SCRIPT HELP"), Route::Shard(0));
+    // CONFIG stays the proxy's (its client limits), which fans the rest out.
+    assert_eq!(r(&d, "CONFIG SET a b"), Route::Local(Special::Config));
+    assert_eq!(r(&d, "CLIENT LIST"), Route::Local(Special::Client));
     // One shard: no slot rule at all.
     let one = db(1);
     assert_eq!(r(&one, "SUNIONSTORE a b c"), Route::Shard(0));
