@@ -4,6 +4,7 @@
 #   fuzz/run.sh                      every target, FUZZ_SECONDS (default 25) each
 #   FUZZ_RUNS=10000000 fuzz/run.sh   every target for that many executions instead
 #   fuzz/run.sh aof_load             one target
+#   FUZZ_TIMEOUT=60                  seconds one input may take (default 10)
 #
 # The committed seeds in corpus/<target>/ are read, never written: what the fuzzer finds
 # goes to work/<target>/ (ignored by git). A crash leaves its input in artifacts/<target>/
@@ -14,7 +15,12 @@
 # and -Zsanitizer needs nightly), debug assertions on so overflows are found too.
 set -euo pipefail
 cd "$(dirname "$0")"
+. ../scripts/lib.sh
 
+# What a fresh machine lacks: cargo, a C++ compiler (libfuzzer-sys builds libFuzzer from
+# source) and cargo-fuzz itself.
+ensure_rust
+command -v c++ >/dev/null 2>&1 || apt_install build-essential
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
@@ -44,11 +50,15 @@ for t in "${targets[@]}"; do
         extra+=(-max_len=1024)
     fi
     echo "== $t"
-    # -timeout: no single input may take 10 s; -rss_limit_mb: nor grow without bound.
+    # -timeout: no single input may take 10 s (wall clock: FUZZ_TIMEOUT raises it on a
+    # machine so loaded that a process waits seconds for a core); -rss_limit_mb: nor grow
+    # without bound.
     if ! "$bin/$t" "work/$t" "corpus/$t" "${limit[@]}" "${extra[@]}" \
-        -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="artifacts/$t/" 2>"work/$t.log"; then
         status=1
+        # The end of the log holds the panic or abort and the crashing input's name.
+        tail -n 40 "work/$t.log"
         echo "$t FAILED; see fuzz/work/$t.log and fuzz/artifacts/$t/"
     fi
     # The last status line and the final stats: executions, coverage and features.

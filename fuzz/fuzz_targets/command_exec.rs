@@ -182,10 +182,19 @@ fn replies_vary(name: &[u8]) -> bool {
     )
 }
 
+/// The shard's settings, built once: parsing the defaults of every setting cost more than
+/// a typical run of commands. Each run still gets a fresh `Server` with its own copy.
+fn config() -> &'static ShardConfig {
+    static CONFIG: OnceLock<ShardConfig> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let mut config = ShardConfig::default();
+        config.proto_max_bulk_len = 1 << 20;
+        config
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
-    let mut config = ShardConfig::default();
-    config.proto_max_bulk_len = 1 << 20;
-    let mut srv = Server::new(config);
+    let mut srv = Server::new(config().clone());
     let clients: Vec<Rc<RefCell<Client>>> = (0..CLIENTS)
         .map(|_| {
             let id = srv.clients.next_id();

@@ -203,8 +203,9 @@ fn acl_of(config: &ShardConfig) -> crate::acl::Acl {
 
 /// 40 random hex digits, the shape of Redis's run and replication IDs.
 pub fn random_hex(rng: &mut SmallRng) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     (0..40)
-        .map(|_| format!("{:x}", rand::Rng::gen_range(rng, 0..16)))
+        .map(|_| char::from(HEX[rand::Rng::gen_range(rng, 0..16)]))
         .collect()
 }
 

@@ -371,7 +371,9 @@ fn repr_if_needed(name: &str) -> String {
     let needs = name.bytes().any(|b| {
         matches!(b, b'\\' | b'"' | b'\'') || b.is_ascii_whitespace() || !(0x21..0x7f).contains(&b)
     });
-    if !needs {
+    // An empty name is written quoted too: bare, it leaves the line a field short, and the
+    // manifest would not load back. (Redis writes it bare and cannot reload it.)
+    if !needs && !name.is_empty() {
         return name.to_string();
     }
     let mut out = String::from("\"");

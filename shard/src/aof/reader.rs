@@ -26,6 +26,8 @@ use super::record::{parse_annotation, Annotation, BatchCrc};
 
 /// Size of one read.
 pub const CHUNK: usize = 1 << 20;
+/// Smallest read, for small files.
+const MIN_READ: usize = 4096;
 /// Most bytes of commands held back waiting for their batch's annotation.
 pub const MAX_HELD: u64 = 64 << 20;
 /// Longest header or annotation line (Redis's inline/bulk header limit).
@@ -70,6 +72,13 @@ pub fn scan_file<E>(
     progress: &mut dyn FnMut(u64),
 ) -> Result<FileScan, LoadError<E>> {
     let mut file = File::open(path).map_err(|e| AofError::io("open", path, e))?;
+    // Reads of at most CHUNK bytes, less for a smaller file (it is read whole in one go);
+    // a file that grows while it is read is still read to its end, in smaller pieces.
+    let size = file
+        .metadata()
+        .map_err(|e| AofError::io("stat", path, e))?
+        .len();
+    let mut scratch = vec![0u8; usize::try_from(size).map_or(CHUNK, |s| s.clamp(MIN_READ, CHUNK))];
     let mut st = State::default();
     let mut buf = BytesMut::new();
     let mut need = 1usize;
@@ -91,8 +100,8 @@ pub fn scan_file<E>(
                     Some(Problem::TornTail { offset: st.off })
                 };
             }
-            let n =
-                read_more(&mut file, &mut buf, need).map_err(|e| AofError::io("read", path, e))?;
+            let n = read_more(&mut file, &mut buf, &mut scratch)
+                .map_err(|e| AofError::io("read", path, e))?;
             eof = n == 0;
             read_total += n as u64;
             progress(read_total);
@@ -154,7 +163,7 @@ pub fn scan_file<E>(
                     }
                 }
             }
-            Item::Bad(_) if buf[0] == 0 && zeros_to_eof(&mut file, &buf, path)? => {
+            Item::Bad(_) if buf[0] == 0 && zeros_to_eof(&mut file, &buf, &mut scratch, path)? => {
                 // Some filesystems extend a file before its data blocks reach the disk, so
                 // a crash mid-write leaves zeros: that is a torn tail too.
                 break Some(Problem::TornTail { offset: st.off });
@@ -250,35 +259,35 @@ impl State {
 }
 
 /// Reads at least once into `buf`, reserving room for `need` bytes. Returns 0 at end of file.
-fn read_more(file: &mut File, buf: &mut BytesMut, need: usize) -> std::io::Result<usize> {
-    let start = buf.len();
-    // Capped, so a damaged length cannot make one read allocate half a gigabyte up front.
-    let want = need.saturating_sub(start).clamp(CHUNK, 8 * CHUNK);
-    buf.resize(start + want, 0);
+fn read_more(file: &mut File, buf: &mut BytesMut, scratch: &mut [u8]) -> std::io::Result<usize> {
+    // Through a scratch buffer zeroed once per file: growing `buf` by a zero-filled chunk
+    // before every read cost a 1 MiB memset per read, even for a file of a few bytes. `buf`
+    // grows only by what was read, so a damaged length cannot make it allocate up front.
     loop {
-        match file.read(&mut buf[start..]) {
+        match file.read(scratch) {
             Ok(n) => {
-                buf.truncate(start + n);
+                buf.extend_from_slice(&scratch[..n]);
                 return Ok(n);
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => {
-                buf.truncate(start);
-                return Err(e);
-            }
+            Err(e) => return Err(e),
         }
     }
 }
 
 /// True if `buf` and the rest of the file are all zero bytes. Reads without keeping what it
 /// reads, so a long run of zeros costs no memory.
-fn zeros_to_eof(file: &mut File, buf: &[u8], path: &Path) -> Result<bool, AofError> {
+fn zeros_to_eof(
+    file: &mut File,
+    buf: &[u8],
+    chunk: &mut [u8],
+    path: &Path,
+) -> Result<bool, AofError> {
     if buf.iter().any(|&b| b != 0) {
         return Ok(false);
     }
-    let mut chunk = vec![0u8; CHUNK];
     loop {
-        match file.read(&mut chunk) {
+        match file.read(chunk) {
             Ok(0) => return Ok(true),
             Ok(n) if chunk[..n].iter().any(|&b| b != 0) => return Ok(false),
             Ok(_) => {}

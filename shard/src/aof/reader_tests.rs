@@ -107,6 +107,55 @@ fn reads_across_many_chunks_and_big_values() {
 }
 
 #[test]
+fn a_small_file_that_grows_while_read_is_read_to_its_end() {
+    // Reads are sized to the file as it was when opened: what is appended later (more
+    // than one such read) must still be read, in more pieces.
+    let dir = TestDir::new("grows");
+    let path = dir.path().join("grow.aof");
+    let mut first = BytesMut::new();
+    encode_command(&mut first, &[&b"SET"[..], b"k", b"v"]);
+    std::fs::write(&path, &first).unwrap();
+    let mut more = BytesMut::new();
+    let value = vec![b'y'; 3 * 4096];
+    for i in 0..5 {
+        encode_command(
+            &mut more,
+            &[&b"SET"[..], format!("k{i}").as_bytes(), &value],
+        );
+    }
+    let mut appended = false;
+    let mut reads = Vec::new();
+    let mut got = Vec::new();
+    let scan = scan_file::<()>(
+        &path,
+        &mut |a, _| {
+            got.push(a);
+            Ok(())
+        },
+        &mut |r| {
+            reads.push(r);
+            if !appended {
+                appended = true;
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .unwrap();
+                std::io::Write::write_all(&mut f, &more).unwrap();
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(scan.problem, None);
+    assert_eq!(got.len(), 6);
+    assert!(got[1..].iter().all(|a| a[2].len() == value.len()));
+    assert_eq!(scan.total, (first.len() + more.len()) as u64);
+    assert!(
+        reads.len() > 3,
+        "read in pieces of the first size: {reads:?}"
+    );
+}
+
+#[test]
 fn truncation_at_every_offset_loads_the_longest_whole_prefix() {
     let dir = TestDir::new("trunc");
     for annotate in [true, false] {
