@@ -1,7 +1,7 @@
 //! `client-output-buffer-limit` for normal clients through the proxy, on the real binary:
 //! a client that pipelines big replies and does not read them is closed at the hard
 //! limit (or after the soft limit's seconds), and the agent's memory stays bounded by
-//! the limit rather than by what the client asked for. Ports 35000-35099.
+//! the limit rather than by what the client asked for. Ports 29700-29799 (below the kernel's ephemeral range, so no outgoing connection holds them).
 
 mod common;
 
@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use common::{serial, write_file, Agent};
 use shoal_proto::reply_scan::reply_len;
 
-const PORT: u16 = 35000;
-const ADMIN: u16 = 35002;
+const PORT: u16 = 29700;
+const ADMIN: u16 = 29702;
 const MB: usize = 1024 * 1024;
 
 struct Raw {

@@ -1,6 +1,6 @@
 //! Server-wide behaviour through the proxy with several shards, as one Redis shows it:
 //! a busy script, CONFIG SET and SCRIPT on every shard, commands refused in MULTI,
-//! CLIENT UNBLOCK / REPLY, and keyspace notifications from every shard. Ports 33600-33619.
+//! CLIENT UNBLOCK / REPLY, and keyspace notifications from every shard. Ports 29600-29619.
 
 mod common;
 
@@ -100,8 +100,8 @@ fn key_on(shard: usize, prefix: &str) -> String {
 #[test]
 fn a_busy_script_makes_every_shard_busy() {
     let _g = serial();
-    let a = start("busy", 33600, 33601);
-    let mut r = Conn::open(33600);
+    let a = start("busy", 29600, 29601);
+    let mut r = Conn::open(29600);
     // CONFIG SET reaches every shard.
     assert_eq!(r.cmd(&["CONFIG", "SET", "lua-time-limit", "10"]), "+OK\r\n");
     for s in a.shard_sockets() {
@@ -111,8 +111,8 @@ fn a_busy_script_makes_every_shard_busy() {
     // A keyless script runs on shard 0; the key is on shard 1.
     let xx = key_on(1, "xx");
     assert_eq!(r.cmd(&["SET", &xx, "1"]), "+OK\r\n");
-    let mut script = Conn::open(33600);
-    let mut r2 = Conn::open(33600);
+    let mut script = Conn::open(29600);
+    let mut r2 = Conn::open(29600);
 
     // MULTI is allowed while busy, the command is refused and flags the transaction.
     script.send(&["EVAL", "while true do end", "0"]);
@@ -147,8 +147,8 @@ fn a_busy_script_makes_every_shard_busy() {
 #[test]
 fn script_load_and_config_reach_every_shard_and_multi_refuses_save() {
     let _g = serial();
-    let a = start("scriptload", 33602, 33603);
-    let mut r = Conn::open(33602);
+    let a = start("scriptload", 29602, 29603);
+    let mut r = Conn::open(29602);
     let sha = r.cmd(&["SCRIPT", "LOAD", "return 1"]);
     let sha = sha.lines().nth(1).unwrap().to_string();
     for s in a.shard_sockets() {
@@ -170,9 +170,9 @@ fn script_load_and_config_reach_every_shard_and_multi_refuses_save() {
 #[test]
 fn client_unblock_reaches_the_blocked_client() {
     let _g = serial();
-    let _a = start("unblock", 33604, 33605);
-    let mut r = Conn::open(33604);
-    let mut b = Conn::open(33604);
+    let _a = start("unblock", 29604, 29605);
+    let mut r = Conn::open(29604);
+    let mut b = Conn::open(29604);
     let id = b.cmd(&["CLIENT", "ID"]);
     let id = id.trim_start_matches(':').trim_end().to_string();
     for shard in 0..SHARDS {
@@ -205,8 +205,8 @@ fn client_unblock_reaches_the_blocked_client() {
 #[test]
 fn client_reply_off_skip_on() {
     let _g = serial();
-    let _a = start("reply", 33606, 33607);
-    let mut c = Conn::open(33606);
+    let _a = start("reply", 29606, 29607);
+    let mut c = Conn::open(29606);
     let k = key_on(1, "r");
     c.send(&["CLIENT", "REPLY", "OFF"]);
     c.send(&["SET", &k, "v"]);
@@ -225,15 +225,15 @@ fn client_reply_off_skip_on() {
 #[test]
 fn keyspace_notifications_come_from_every_shard() {
     let _g = serial();
-    let _a = start("notify", 33608, 33609);
+    let _a = start("notify", 29608, 29609);
     // The relay connects to each shard once it is up, which /readyz does not wait for.
     std::thread::sleep(Duration::from_millis(300));
-    let mut r = Conn::open(33608);
+    let mut r = Conn::open(29608);
     assert_eq!(
         r.cmd(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]),
         "+OK\r\n"
     );
-    let mut sub = Conn::open(33608);
+    let mut sub = Conn::open(29608);
     assert!(sub
         .cmd(&["PSUBSCRIBE", "__key*__:*"])
         .contains("psubscribe"));
