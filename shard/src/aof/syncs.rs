@@ -40,8 +40,15 @@ pub struct Slots {
 }
 
 impl Slots {
-    /// A sync could start now.
+    /// The helper may write another batch: a sync could start on it at once. A request no
+    /// sync thread has picked up yet holds a slot too, so each write gets its own sync
+    /// rather than several writes racing ahead of a slow-to-wake thread.
     pub fn free(&self) -> bool {
+        !self.wanted() && self.running < IN_FLIGHT
+    }
+
+    /// A sync thread may start a sync now.
+    pub fn can_start(&self) -> bool {
         self.running < IN_FLIGHT
     }
 
@@ -118,10 +125,12 @@ mod tests {
     fn a_later_sync_is_published_only_after_the_earlier_one() {
         let mut s = slots();
         s.request(10);
+        assert!(!s.free(), "a request not yet started holds a slot");
         let (a, ..) = s.begin().unwrap();
+        assert!(s.free());
         s.request(20);
         let (b, ..) = s.begin().unwrap();
-        assert!(!s.free(), "{IN_FLIGHT} slots");
+        assert!(!s.free() && !s.can_start(), "{IN_FLIGHT} slots");
         assert_eq!(
             s.succeeded(b),
             None,
@@ -141,6 +150,7 @@ mod tests {
         s.request(8);
         s.request(9);
         assert!(s.wanted());
+        assert!(!s.free());
         assert_eq!(s.succeeded(5), Some(5));
         let (c, ..) = s.begin().unwrap();
         assert_eq!(c, 9);

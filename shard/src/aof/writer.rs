@@ -565,7 +565,7 @@ fn sync_loop(shared: &Shared) {
             return;
         }
         let job = match g.poisoned {
-            None if g.syncs.wanted() && g.syncs.free() => g.syncs.begin(),
+            None if g.syncs.wanted() && g.syncs.can_start() => g.syncs.begin(),
             _ => None,
         };
         let Some((upto, syncer, path)) = job else {
