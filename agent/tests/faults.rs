@@ -544,7 +544,9 @@ fn an_fsync_stall_delays_replies_without_a_restart_or_a_lost_write() {
         read_max_all < Duration::from_millis(11_000),
         "{read_max_all:?}"
     );
-    // The 200 ms and 1 s stalls are in their own buckets too.
+    // The 200 ms and 1 s stalls show too. A stalled sync also carries its real fsync and
+    // scheduling delay, and two syncs may be in flight, so each is looked for up to the
+    // next bucket as well.
     let at = |le: &str| {
         metric(
             &metrics,
@@ -552,8 +554,8 @@ fn an_fsync_stall_delays_replies_without_a_restart_or_a_lost_write() {
         )
         .unwrap_or(0.0)
     };
-    assert!(at("0.262144") > at("0.131072"), "a 200 ms sync");
-    assert!(at("1.048576") > at("0.524288"), "a 1 s sync");
+    assert!(at("0.524288") > at("0.131072"), "a 200 ms sync");
+    assert!(at("2.097152") > at("0.524288"), "a 1 s sync");
     // Nothing acknowledged is lost: a new agent (no shim) on the same data reads it all.
     let dir = stop_agent(a);
     let a = agent_in(&dir, 30201, 30202, 2, "restart_deadline = \"20s\"\n", &[]);
