@@ -2,10 +2,8 @@
 `always` SET load, 4 I/O per operation, 6 recovery (AOF load time)."""
 
 import os
-import re
 import shutil
-import signal
-import subprocess
+import struct
 import time
 
 from . import rb, resp
@@ -54,9 +52,29 @@ def durability(ctx):
 
 
 def get_under_load(ctx):
+    """GET latency while a second client set writes. Run three ways: under `always` on the
+    local disk, under `always` with the network-volume delay, and under `appendfsync no`
+    as a control. The control has no fsync at all, so its GET tail is what the two
+    redis-benchmark processes sharing the client CPU add by themselves: the floor no
+    server can go below on this machine."""
     need_aof(ctx)
-    shoal, redis = pair(ctx, "getload", 30, appendonly=True, appendfsync="always")
-    servers = [shoal, redis]
+    figures = {}
+    for policy, delay in (("always", 0), ("always", ctx.args.fsync_delay_us), ("no", 0)):
+        env = None
+        if delay:
+            env = {"LD_PRELOAD": ctx.fsync_shim(), "FSYNC_DELAY_US": str(delay)}
+        label = "SET %s, +%d us/fsync" % (policy, delay)
+        shoal, redis = pair(ctx, "getload-%s-%d" % (policy, delay), 30, appendonly=True,
+                            appendfsync=policy, env=env)
+        med = get_runs(ctx, [shoal, redis], label)
+        figures["%s/delay%dus" % (policy, delay)] = med
+        for p, key in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p999")):
+            ctx.row("get-under-load", "GET %s ms while %s" % (p, label), med["shoal"][key],
+                    med["redis"][key], better="lower", paired=med["paired"][key])
+    ctx.results["get_under_load"] = figures
+
+
+def get_runs(ctx, servers, label):
     runs = {s.name: [] for s in servers}
     try:
         for s in servers:
@@ -72,75 +90,72 @@ def get_under_load(ctx):
                 finally:
                     rb.stop(load)
                 runs[s.name].append(r)
-                ctx.log("  GET under always-SET load  %-5s run %d: p50 %.3f ms  p99 %.3f ms"
-                        % (s.name, i + 1, r.get("p50", 0), r.get("p99", 0)))
+                ctx.log("  GET under load (%s)  %-5s run %d: p50 %.3f ms  p99 %.3f ms"
+                        % (label, s.name, i + 1, r.get("p50", 0), r.get("p99", 0)))
     finally:
         for s in servers:
             s.stop()
             s.wipe()
     med = {k: median_fields(v) for k, v in runs.items()}
     med["paired"] = paired_ratios(runs["shoal"], runs["redis"])
-    ctx.results["get_under_load"] = med
-    for p, key in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p999")):
-        ctx.row("get-under-load", "GET %s ms while SET always runs" % p,
-                med["shoal"][key], med["redis"][key], better="lower", paired=med["paired"][key])
+    return med
 
 
-_STRACE = re.compile(r"^(?:\d+\s+)?(\w+)\((\d+)<([^>]*)>.*\)\s*=\s*(-?\d+)")
+class IoCounts:
+    """The counters bench/io_count.c keeps for one server: sync calls, write calls and
+    bytes on its AOF files, read from a small file the shim maps shared."""
+
+    FIELDS = ("fsync", "write", "bytes", "seen")
+
+    def __init__(self, ctx, name):
+        self.path = os.path.join(ctx.work, "io-count-%s" % name)
+        with open(self.path, "wb") as f:
+            f.write(bytes(4096))
+        self.env = {"LD_PRELOAD": ctx.shim("io_count"), "IO_COUNT_FILE": self.path,
+                    "IO_COUNT_MATCH": "appendonly"}
+
+    def read(self):
+        with open(self.path, "rb") as f:
+            raw = f.read(8 * len(self.FIELDS))
+        return dict(zip(self.FIELDS, struct.unpack("<%dQ" % len(self.FIELDS), raw)))
 
 
-def parse_strace(text, path_part="appendonly"):
-    """Count sync calls, write calls and bytes on files whose path contains path_part
-    (strace -y prints each fd's path), ignoring socket writes."""
-    out = {"fsync": 0, "write": 0, "bytes": 0}
-    for line in text.splitlines():
-        m = _STRACE.match(line)
-        if not m or path_part not in m.group(3):
-            continue
-        call, rc = m.group(1), int(m.group(4))
-        if call in ("fsync", "fdatasync"):
-            out["fsync"] += 1
-        elif call in ("write", "writev", "pwrite64", "pwritev", "pwritev2"):
-            out["write"] += 1
-            out["bytes"] += max(rc, 0)
-    return out
+def diff(after, before):
+    return {k: after[k] - before[k] for k in after}
 
 
-def traced(ctx, server, test, requests, depth):
-    """Run one benchmark while strace counts the server's AOF syscalls."""
-    log = os.path.join(ctx.work, "strace-%s-%s.txt" % (server.name, test))
-    tr = subprocess.Popen(
-        ["strace", "-f", "-y", "-qq", "-e", "trace=write,writev,pwrite64,fsync,fdatasync",
-         "-e", "signal=none", "-o", log, "-p", str(server.pid)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)  # attaching to every thread takes a moment
-    before = proc_io(server.pid)
+def counted(ctx, server, counts, test, requests, depth):
+    """Run one benchmark and return what the server did on disk meanwhile."""
+    before, io0 = counts.read(), proc_io(server.pid)
     rb.run(server.port, test, requests, pipeline=depth, **ctx.rb_kwargs())
+    # A reply under `always` is sent after its sync, but let the last writes land.
     time.sleep(0.2)
-    after = proc_io(server.pid)
-    tr.send_signal(signal.SIGINT)
-    tr.wait()
-    with open(log) as f:
-        counts = parse_strace(f.read())
-    counts["disk_write_bytes"] = after["write_bytes"] - before["write_bytes"]
-    return counts
+    out, io1 = diff(counts.read(), before), proc_io(server.pid)
+    out["disk_write_bytes"] = io1["write_bytes"] - io0["write_bytes"]
+    return out
 
 
 def io_per_op(ctx):
     need_aof(ctx)
-    if shutil.which("strace") is None:
-        raise Skip("strace is not installed (apt-get install -y strace)")
     n = ctx.args.io_requests
-    shoal, redis = pair(ctx, "io", 40, appendonly=True, appendfsync="always")
+    counts = {"shoal": IoCounts(ctx, "shoal"), "redis": IoCounts(ctx, "redis")}
+    shoal = ShoalShard(ctx.port(40), ctx.data_dir("io-shoal"), ctx.binary, ctx.caps,
+                       cpu=ctx.args.server_cpu, appendonly=True, appendfsync="always",
+                       env=counts["shoal"].env)
+    redis = Redis(ctx.port(41), ctx.data_dir("io-redis"), cpu=ctx.args.server_cpu,
+                  appendonly=True, appendfsync="always", env=counts["redis"].env)
     figures = {}
     try:
         for s in (shoal, redis):
             s.start()
             resp.fill(s.port, ctx.args.keyspace, size=ctx.args.size)
+            if counts[s.name].read()["seen"] == 0:
+                raise RuntimeError("%s: bench/io_count.c saw no file writes; was it preloaded?"
+                                   % s.name)
             figures[s.name] = {}
             for test, depth in (("set", 1), ("set", 16), ("get", 1)):
-                c = traced(ctx, s, test, n, depth)
-                per = {k: v / n for k, v in c.items()}
+                c = counted(ctx, s, counts[s.name], test, n, depth)
+                per = {k: v / n for k, v in c.items() if k != "seen"}
                 figures[s.name]["%s/P%d" % (test, depth)] = per
                 ctx.log("  %-5s %s P=%d: %.3f fsync/op  %.3f AOF writes/op  %.1f AOF B/op  "
                         "%.1f disk B/op" % (s.name, test.upper(), depth, per["fsync"],

@@ -24,7 +24,7 @@ class Context:
         self.results = {}    # raw figures per case, written to results.json
         self.skipped = {}    # case -> reason
         self.charts = []     # (title, relative path)
-        self._shim = None
+        self._shims = {}
 
     def log(self, text):
         print(text, flush=True)
@@ -47,11 +47,16 @@ class Context:
         # enough (about a second or more) to average over scheduler noise.
         return self.args.requests * min(depth, 10)
 
+    def shim(self, name):
+        """Build bench/<name>.c once and return the .so path."""
+        if name not in self._shims:
+            src = os.path.join(self.repo, "bench", name + ".c")
+            out = os.path.join(self.work, name + ".so")
+            subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", out, src, "-ldl", "-lpthread"],
+                           check=True)
+            self._shims[name] = out
+        return self._shims[name]
+
     def fsync_shim(self):
-        """Build bench/fsync_delay.c once and return the .so path."""
-        if self._shim is None:
-            src = os.path.join(self.repo, "bench", "fsync_delay.c")
-            out = os.path.join(self.work, "fsync_delay.so")
-            subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", out, src, "-ldl"], check=True)
-            self._shim = out
-        return self._shim
+        """The LD_PRELOAD shim that adds FSYNC_DELAY_US to every fsync/fdatasync."""
+        return self.shim("fsync_delay")

@@ -227,8 +227,8 @@ CASES = """\
 | `agent` | 1b. the agent with 2 shards on one CPU vs redis-server (needs `shoal run`) |
 | `cluster` | 1c. cluster API: redis-benchmark --cluster straight to the shards (needs the agent) |
 | `durability` | 2. SET under `appendfsync always`, pipeline 1 and 16, then with 1 ms added to every fsync/fdatasync (`bench/fsync_delay.c`, LD_PRELOAD) on both servers |
-| `getload` | 3. GET p50/p99/p99.9 while a `always` SET load runs |
-| `io` | 4. fsyncs, AOF write calls and AOF bytes per SET, disk writes per GET (strace -y and /proc/PID/io) |
+| `getload` | 3. GET p50/p99/p99.9 while an `always` SET load runs, on the local disk and with 1 ms added to every fsync; and under `appendfsync no`, the client CPU's own floor |
+| `io` | 4. fsyncs, AOF write calls and AOF bytes per SET (counted by the `bench/io_count.c` LD_PRELOAD shim), disk writes per GET (/proc/PID/io) |
 | `memory` | 5. resident memory per key after 1,000,000 keys |
 | `recovery` | 6. AOF load time of 1,000,000 keys (same appendonlydir for both); kill -9 of a shard → serving again (needs the agent) |
 | `scaling` | 7. throughput as shards are added behind the agent (needs the agent and ≥ 4 CPUs) |

@@ -2,14 +2,18 @@
     python3 -m unittest discover -s bench/tests"""
 
 import os
+import shutil
+import struct
+import subprocess
 import sys
+import tempfile
 import unittest
 import xml.etree.ElementTree as ET
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
 
 from shoalbench import rb, report, resp, stats, svg  # noqa: E402
-from shoalbench.case_aof import parse_strace  # noqa: E402
 
 SAMPLE = """ GET: rps=0.0 (overall: 0.0) avg_msec=-nan (overall: -nan)\r====== GET ======
   20000 requests completed in 0.04 seconds
@@ -72,15 +76,39 @@ class StatsTest(unittest.TestCase):
         self.assertIsNone(stats.ratio(None, 1.0))
 
 
-class StraceTest(unittest.TestCase):
-    def test_counts_only_aof_fds(self):
-        text = "\n".join([
-            '12 write(7</data/appendonlydir/a.1.incr.aof>, "*3\\r\\n"..., 120) = 120',
-            '12 write(9<TCP:[127.0.0.1:8100->127.0.0.1:5000]>, "+OK\\r\\n", 5) = 5',
-            '13 fdatasync(7</data/appendonlydir/a.1.incr.aof>) = 0',
-            '12 writev(7</data/appendonlydir/a.1.incr.aof>, [...], 2) = 80',
-        ])
-        self.assertEqual(parse_strace(text), {"fsync": 1, "write": 2, "bytes": 200})
+class IoCountShimTest(unittest.TestCase):
+    """bench/io_count.c counts only the matching regular files, across processes."""
+
+    def test_counts_only_aof_files(self):
+        if shutil.which("cc") is None:
+            self.skipTest("no C compiler")
+        work = tempfile.mkdtemp()
+        try:
+            so = os.path.join(work, "io_count.so")
+            subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", so,
+                            os.path.join(HERE, "..", "io_count.c"), "-ldl", "-lpthread"],
+                           check=True)
+            counts = os.path.join(work, "counts")
+            with open(counts, "wb") as f:
+                f.write(bytes(4096))
+            aof = os.path.join(work, "appendonlydir-a.incr.aof")
+            other = os.path.join(work, "other.txt")
+            script = ("import os\n"
+                      "a = os.open(%r, os.O_CREAT | os.O_WRONLY)\n"
+                      "o = os.open(%r, os.O_CREAT | os.O_WRONLY)\n"
+                      "for _ in range(3): os.write(a, b'x' * 100)\n"
+                      "os.pwrite(a, b'y' * 10, 0)\n"
+                      "os.write(o, b'z' * 50)\n"
+                      "os.fdatasync(a); os.fsync(a); os.fsync(o)\n") % (aof, other)
+            env = dict(os.environ, LD_PRELOAD=so, IO_COUNT_FILE=counts,
+                       IO_COUNT_MATCH="appendonly")
+            subprocess.run([sys.executable, "-c", script], env=env, check=True)
+            with open(counts, "rb") as f:
+                syncs, writes, nbytes, seen = struct.unpack("<4Q", f.read(32))
+            self.assertEqual((syncs, writes, nbytes), (2, 4, 310))
+            self.assertGreaterEqual(seen, 8)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 class RespTest(unittest.TestCase):

@@ -248,7 +248,7 @@ async fn durable_gate<S: AsyncWrite + Unpin>(
     stream: &mut S,
 ) -> bool {
     let need = std::mem::take(&mut client.borrow_mut().durable_need);
-    let gate = shared.borrow().persist.reply_gate(need);
+    let gate = shared.borrow_mut().persist.reply_gate(need);
     let Some((need, mut wait)) = gate else {
         return true;
     };

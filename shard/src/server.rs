@@ -57,12 +57,11 @@ pub fn run(config: ShardConfig) -> Result<(), ShardError> {
     if let Some(cpu) = config.cpu {
         pin_to_cpu(cpu)?;
     }
-    // The current-thread runtime parks on this thread, so the hook sees the loop's
-    // pending AOF hand-over.
-    crate::persist::install_park_hook();
+    // The current-thread runtime parks on this thread, the one `serve` installs the
+    // server on, so the hook can hand the loop's appends to the AOF writer.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .on_thread_park(crate::persist::on_park)
+        .on_thread_park(crate::persist::park::on_park)
         .build()
         .map_err(ShardError::Runtime)?;
     let local = LocalSet::new();
@@ -80,6 +79,7 @@ fn pin_to_cpu(cpu: usize) -> Result<(), ShardError> {
 
 async fn serve(config: ShardConfig) -> Result<(), ShardError> {
     let shared = Rc::new(RefCell::new(Server::new(config.clone())));
+    crate::persist::park::install(&shared);
     let mut tcp = Vec::new();
     // Port 0 means no TCP at all, as in Redis: a shard behind the agent's proxy is
     // reached over its Unix socket only.
@@ -332,7 +332,7 @@ async fn cron(shared: Rc<RefCell<Server>>) {
             crate::evict::perform(srv);
             crate::notify::publish_pending(srv);
         }
-        if let Some(aof) = srv.persist.aof.as_ref() {
+        if let Some(aof) = srv.persist.aof.as_mut() {
             if aof.must_exit() {
                 tracing::error!(state = ?aof.state(), "AOF failed under appendfsync always; exiting");
                 std::process::exit(crate::aof::EXIT_AOF_FAILED);

@@ -158,7 +158,7 @@ impl Aof {
         self.sizes.base
     }
 
-    /// Size of the base and incr files, including what the helper has written since
+    /// Size of the base and incr files, including what the writer threads have written since
     /// (`aof_current_size`).
     pub fn current_size(&self) -> u64 {
         let written = self.stats().bytes_written.load(Ordering::Relaxed);
@@ -177,18 +177,23 @@ impl Aof {
         self.writer.applied()
     }
 
-    /// Hands pending appends to the helper if it is idle; call after each batch of commands.
-    pub fn flush(&self) {
+    /// Hands what was appended to the writer threads; call when the loop goes idle.
+    pub fn flush(&mut self) {
         self.writer.flush()
     }
 
-    /// A handle that wakes the helper from outside the loop's borrow of the server.
-    pub fn flusher(&self) -> super::Flusher {
-        self.writer.flusher()
+    /// How long the oldest command not yet handed over has waited.
+    pub fn staged_for(&self) -> Option<std::time::Duration> {
+        self.writer.staged_for()
     }
 
     pub fn durable(&self) -> DurableWait {
         self.writer.durable()
+    }
+
+    /// The offset the writer has made durable so far.
+    pub fn durable_offset(&self) -> u64 {
+        self.writer.durable_offset()
     }
 
     pub fn writable(&self) -> bool {
@@ -228,7 +233,7 @@ impl Aof {
         self.lock.dir()
     }
 
-    /// Syncs everything appended and stops the helper; the lock is released.
+    /// Syncs everything appended and stops the writer threads; the lock is released.
     pub fn close(self) -> Result<(), AofError> {
         self.writer.close()
     }

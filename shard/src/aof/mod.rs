@@ -1,5 +1,5 @@
 //! The shard's append-only file: Redis 7's multi-part layout in `DIR/appendonlydir/`, RESP
-//! records with `#CRC:` batch annotations, group commit on a helper thread, and rewrite.
+//! records with `#CRC:` batch annotations, group commit on writer threads, and rewrite.
 //!
 //! # Layout
 //! - [`manifest`]: `appendonly.aof.manifest`, parsed and checked as Redis 7.0 does; atomic
@@ -8,10 +8,10 @@
 //! - [`reader`]: one file as a stream of verified commands (1 MiB reads, zero copy).
 //! - [`loader`]: recovery: the whole directory per manifest, torn-tail truncation, and
 //!   `check`/`fix` for `shoal aof check|fix PATH`.
-//! - [`writer`]: group commit: the event loop appends, the helper thread writes and syncs,
+//! - [`writer`]: group commit: the event loop appends, writer threads write and sync,
 //!   a `watch` publishes the durable offset; poisoning.
 //! - [`durable`]: the durable-offset watch a reply waits on, and the writer's health.
-//! - [`sink`]: the file the helper writes to, behind a trait so tests can inject slow or
+//! - [`sink`]: the file the writer threads write to, behind a trait so tests can inject slow or
 //!   failing syncs.
 //! - [`stats`]: counters for INFO and `/metrics`.
 //! - [`dir`]: [`Aof`], the directory: exclusive lock, open/resume, new incr files.
@@ -40,9 +40,10 @@
 //! - remember `let need = aof.applied()` for that command's reply, for reads too: under
 //!   `always` a read must not show state that a crash could take back.
 //!
-//! After each batch of commands (end of a read event, before replies are written):
-//! `aof.flush()`. It wakes the helper if it is idle; while it is syncing, appends accumulate
-//! and go out together in the next single `write` + `fdatasync` (group commit).
+//! When the loop goes idle (every ready connection has run, as at the end of a Redis
+//! event-loop turn): `aof.flush()`. It hands the turn's appends to the writer threads, which
+//! write them with one `write` and sync them with one `fdatasync` when the gather rule lets
+//! them go; appends made while syncs are in flight go out together (group commit).
 //!
 //! Replies under `always`: hold a `DurableWait` per connection (`aof.durable()`, cloneable)
 //! and `wait(need).await` before writing the replies of the batch. `Err` means the writer is
@@ -69,7 +70,7 @@
 //! (fsyncs, write syscalls, bytes, batches, fsync latency histogram, `aof_delayed_fsync`,
 //! `aof_last_write_status`), `pending_bytes()` (`aof_buffer_length`), `state()`.
 //!
-//! Shutdown: `aof.close()` writes and syncs everything appended, then joins the helper.
+//! Shutdown: `aof.close()` writes and syncs everything appended, then joins the writer threads.
 //!
 //! `shoal aof check|fix PATH` (PATH: the appendonlydir, its manifest, or one `.aof` file):
 //! [`check`] / [`fix`] with a `(done, total)` progress callback; [`Report`] displays as one
@@ -101,7 +102,7 @@ pub use loader::{check, fix, load_dir, LoadOptions, LoadReport, Report};
 pub use manifest::{AofInfo, FileKind, Manifest};
 pub use rewrite::Rewrite;
 pub use stats::AofStats;
-pub use writer::{AofWriter, Flusher};
+pub use writer::AofWriter;
 
 /// Folder of the AOF inside a shard's data directory.
 pub const DIR_NAME: &str = "appendonlydir";
@@ -125,10 +126,10 @@ pub enum AppendFsync {
     /// been `fdatasync`ed. No client ever sees state that a crash could take back. A failed
     /// write or sync ends the process.
     Always = 0,
-    /// Written as soon as the helper is free, synced at most once a second: a crash loses
+    /// Written at once, synced at most once a second: a crash loses
     /// about the last 2 s. A failure refuses writes until a rewrite succeeds.
     Everysec = 1,
-    /// Written as soon as the helper is free, never synced by shoal: the OS decides when
+    /// Written at once, never synced by shoal: the OS decides when
     /// data reaches the disk. A failure refuses writes until a rewrite succeeds.
     No = 2,
 }

@@ -30,7 +30,7 @@ use super::{sync_dir, TEMP_PREFIX};
 /// Bytes the base writer buffers per `write`; each flush is one annotated batch, so the
 /// loader never holds more than this waiting for a checksum.
 const BASE_BATCH: usize = 1 << 20;
-/// How long a reopen waits for the helper to switch files before giving up (the helper may
+/// How long a reopen waits for the writer to switch files before giving up (the writer may
 /// be stuck in a sync on a dead disk).
 const SWITCH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -223,7 +223,7 @@ impl Aof {
         // IMPORTANT: the new incr is listed durably before anything is written to it.
         next.store(&dir)?;
         self.manifest = next;
-        // The switch completes on the helper; nothing here needs to wait for it.
+        // The switch completes on a writer thread; nothing here needs to wait for it.
         drop(self.writer.switch_to(Box::new(sink), false));
         let seq = self.manifest.next_base_seq();
         let name = base_name(seq);
@@ -344,7 +344,7 @@ impl Aof {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(AofError::Rewrite(e)),
             Err(_) => Err(AofError::Rewrite(
-                "the AOF helper did not switch files in time".into(),
+                "the AOF writer did not switch files in time".into(),
             )),
         }
     }

@@ -1,4 +1,4 @@
-//! The file the helper thread writes to, behind a trait so tests can make a sync slow or
+//! The file the writer threads write to, behind a trait so tests can make a sync slow or
 //! fail on demand (the failures this engine exists to handle are hard to cause on a real disk).
 
 use std::fs::File;
@@ -10,12 +10,8 @@ use std::sync::Arc;
 pub trait AofSink: Send + 'static {
     /// One `write(2)`; may write less than `buf`.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
-    /// A handle that syncs this file from any thread, while the helper keeps writing.
+    /// A handle that syncs this file from any thread, while another keeps writing.
     fn syncer(&self) -> Arc<dyn Syncer>;
-    /// `fdatasync(2)` on the helper's own thread.
-    fn sync_data(&mut self) -> io::Result<()> {
-        self.syncer().sync_data()
-    }
     /// Path for log lines and errors.
     fn path(&self) -> &Path;
 }

@@ -1,4 +1,4 @@
-//! Counters of the AOF writer, shared by the helper thread (which updates them) and the
+//! Counters of the AOF writer, shared by the writer threads (which update them) and the
 //! event loop (which reports them in INFO and `/metrics`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -29,7 +29,7 @@ pub struct AofStats {
     pub last_write_ok: AtomicBool,
     /// Commands refused or dropped because the writer was poisoned.
     pub dropped: AtomicU64,
-    /// Times the helper thread woke up (idle polls included): shows it never spins.
+    /// Times a writer thread woke up (idle polls included): shows they never spin.
     pub helper_wakeups: AtomicU64,
 }
 

@@ -11,10 +11,12 @@
 //! - [`info`]: INFO persistence.
 //! - [`walk`]: the point-in-time keyspace walk of a rewrite, with pre-images.
 //! - [`rewrite`]: BGREWRITEAOF, the automatic trigger and the cron's recovery.
+//! - [`park`]: appends go to the writer when the loop goes idle.
 
 pub mod dirty;
 pub mod info;
 pub mod load;
+pub mod park;
 pub mod propagate;
 pub mod rewrite;
 pub mod serialize;
@@ -65,14 +67,21 @@ impl Persist {
         let Some(aof) = self.aof.as_mut() else {
             return;
         };
+        // Only `always` gates reads; switching to it makes reads wait for all that came
+        // before (see `config_changed`), so other policies need not track keys.
+        let track = aof.policy() == aof::AppendFsync::Always;
         if self.in_exec && !self.multi_open {
             self.multi_open = true;
             aof.append(&["MULTI"]);
-            self.dirty.wrote(&["MULTI"], aof.applied());
+            if track {
+                self.dirty
+                    .wrote(&["MULTI"], aof.applied(), aof.durable_offset());
+            }
         }
         aof.append(args);
-        // Recorded under every policy: CONFIG SET appendfsync always may come next.
-        self.dirty.wrote(args, aof.applied());
+        if track {
+            self.dirty.wrote(args, aof.applied(), aof.durable_offset());
+        }
     }
 
     /// Offset just past the last command appended (0 without an AOF).
@@ -111,11 +120,11 @@ impl Persist {
 
     /// What a reply must wait for under `always` (None: it need not wait), given the
     /// offset its commands need ([`reply_need`](Self::reply_need), clamped to what was
-    /// applied). This batch's appends go to the helper when the loop next goes idle
-    /// ([`flush_at_park`]), so every connection served in one turn shares one fsync.
-    pub fn reply_gate(&self, need: u64) -> Option<(u64, aof::DurableWait)> {
-        let aof = self.aof.as_ref()?;
-        flush_at_park(aof);
+    /// applied). This turn's appends go to the writer when the loop next goes idle
+    /// ([`park`]), so every connection served in one turn shares one fsync.
+    pub fn reply_gate(&mut self, need: u64) -> Option<(u64, aof::DurableWait)> {
+        let aof = self.aof.as_mut()?;
+        park::flush_if_stale(aof);
         if aof.policy() != aof::AppendFsync::Always {
             return None;
         }
@@ -129,67 +138,17 @@ impl Persist {
     }
 }
 
-/// Longest a flush waits for the loop to go idle. A loop that never parks (every turn
-/// finds more ready connections) still hands its writes over this often.
-const MAX_GATHER: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// The loop thread's pending hand-over, taken by [`on_park`].
-#[derive(Default)]
-struct ParkFlush {
-    /// [`install_park_hook`] ran on this thread: the runtime calls [`on_park`].
-    hooked: bool,
-    pending: Option<(aof::Flusher, Instant)>,
-}
-
-thread_local! {
-    static PARK: std::cell::RefCell<ParkFlush> = std::cell::RefCell::default();
-}
-
-/// Makes this thread's flushes wait for [`on_park`]; call on the loop thread before it
-/// runs, and have the runtime call `on_park` before it parks.
-pub fn install_park_hook() {
-    PARK.with(|p| p.borrow_mut().hooked = true);
-}
-
-/// The runtime is about to wait for events: every connection that was ready has run, as
-/// at the end of a Redis event-loop turn, so their writes go to the helper together and
-/// share one `write` + `fdatasync`. Waking the helper at the first connection's reply
-/// instead gives it a batch of one while the rest of the turn queues behind its fsync.
-pub fn on_park() {
-    let pending = PARK.with(|p| p.borrow_mut().pending.take());
-    if let Some((flusher, _)) = pending {
-        flusher.flush();
-    }
-}
-
-/// Hands this turn's appends to the helper when the loop next parks (at once on a thread
-/// without the hook, or when the loop has not parked for [`MAX_GATHER`]).
-fn flush_at_park(aof: &Aof) {
-    PARK.with(|p| {
-        let mut p = p.borrow_mut();
-        let since = match &p.pending {
-            _ if !p.hooked => None,
-            Some((_, since)) if since.elapsed() < MAX_GATHER => Some(*since),
-            Some(_) => None,
-            None => Some(Instant::now()),
-        };
-        match since {
-            // The writer may have been replaced (CONFIG SET appendonly): keep the current.
-            Some(since) => p.pending = Some((aof.flusher(), since)),
-            None => {
-                p.pending = None;
-                aof.flush();
-            }
-        }
-    });
-}
-
 /// CONFIG SET appendfsync / appendonly took effect in the config: apply it. Turning the AOF
 /// on writes a base from memory at once (the directory's old contents are superseded);
 /// turning it off syncs and closes it.
 pub fn config_changed(srv: &mut crate::state::Server) -> Result<(), String> {
     if let Some(aof) = srv.persist.aof.as_ref() {
-        aof.set_policy(policy(srv.config.appendfsync));
+        let new = policy(srv.config.appendfsync);
+        if new == aof::AppendFsync::Always && aof.policy() != new {
+            // Writes made under the old policy were not tracked by key.
+            srv.persist.dirty.wait_all(aof.applied());
+        }
+        aof.set_policy(new);
     }
     if srv.persist.loading.is_some() {
         return Ok(());
@@ -222,6 +181,8 @@ fn enable(srv: &mut crate::state::Server) -> Result<(), String> {
             let enc = serialize::keyspace(&srv.db, crate::state::now_ms());
             a.reopen_and_rewrite(|w| rewrite::write_encoded(w, &enc))
                 .map_err(fail)?;
+            // The new writer counts offsets from zero again.
+            srv.persist.dirty = Default::default();
             srv.persist.aof = Some(a);
             Ok(())
         }

@@ -3,9 +3,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
 use super::*;
 use crate::aof::reader::scan_file;
-use crate::aof::sink::Syncer;
+use crate::aof::sink::{AofSink, Syncer};
 use crate::aof::testdir::TestDir;
 
 /// A sink whose syncs can be slowed down or made to fail.
@@ -117,26 +121,26 @@ fn appends_while_every_sync_slot_is_busy_share_the_next_write_and_sync() {
     let mut w = AofWriter::start(sink, AppendFsync::Always, BatchCrc::default()).unwrap();
     let mut durable = w.durable();
     // Fill every sync slot, one batch each.
-    for i in 0..IN_FLIGHT {
+    for i in 0..MAX_IN_FLIGHT {
         w.append(&set(i));
         w.flush();
         wait_until("slot taken", || ctl.syncing.load(SeqCst) == i as u64 + 1);
     }
-    assert_eq!(ctl.writes.load(SeqCst), IN_FLIGHT as u64);
+    assert_eq!(ctl.writes.load(SeqCst), MAX_IN_FLIGHT as u64);
     // Every slot is busy now: everything below must coalesce into one write and sync.
-    for i in IN_FLIGHT..100 {
+    for i in MAX_IN_FLIGHT..100 {
         w.append(&set(i));
         w.flush();
     }
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(
         ctl.writes.load(SeqCst),
-        IN_FLIGHT as u64,
+        MAX_IN_FLIGHT as u64,
         "no write while slots are busy"
     );
     let need = w.applied();
     block_on(durable.wait(need)).unwrap();
-    let batches = IN_FLIGHT as u64 + 1;
+    let batches = MAX_IN_FLIGHT as u64 + 1;
     assert_eq!(ctl.writes.load(SeqCst), batches, "one write per batch");
     assert_eq!(ctl.syncs.load(SeqCst), batches, "one fdatasync per batch");
     assert_eq!(w.stats().fsyncs.load(SeqCst), batches);
@@ -217,7 +221,7 @@ fn failed_fsync_poisons_and_never_reports_durable() {
     assert_eq!(w.stats().dropped.load(SeqCst), 1);
     assert_eq!(durable.current().offset, 0);
     assert!(block_on(durable.wait(need)).is_err());
-    // Poisoned and idle: the helper only wakes for its idle poll, it does not spin.
+    // Poisoned and idle: one writer thread wakes for its idle poll, none spins.
     let before = w.stats().helper_wakeups.load(SeqCst);
     std::thread::sleep(Duration::from_millis(300));
     let wakeups = w.stats().helper_wakeups.load(SeqCst) - before;
@@ -321,5 +325,111 @@ fn switching_to_always_syncs_earlier_writes() {
     wait_until("sync after switching policy", || {
         ctl.syncs.load(SeqCst) == 1
     });
+    w.close().unwrap();
+}
+
+#[test]
+fn a_whole_cohort_joins_the_syncs_in_flight_at_once() {
+    let (sink, ctl) = TestSink::pair();
+    ctl.sync_delay_ms.store(300, SeqCst);
+    let mut w = AofWriter::start(sink, AppendFsync::Always, BatchCrc::default()).unwrap();
+    // One batch of 30 in flight on an otherwise idle disk: it goes at once.
+    for i in 0..30 {
+        w.append(&set(i));
+    }
+    w.flush();
+    wait_until("first sync", || ctl.syncing.load(SeqCst) == 1);
+    // A tenth of what is unsynced only gathers; a cohort of a quarter goes without waiting
+    // for the time bound, beside the first sync.
+    for i in 30..40 {
+        w.append(&set(i));
+    }
+    w.flush();
+    wait_until("second sync beside the first", || {
+        ctl.syncing.load(SeqCst) == 2
+    });
+    assert_eq!(ctl.writes.load(SeqCst), 2);
+    let need = w.applied();
+    block_on(w.durable().wait(need)).unwrap();
+    assert_eq!(replay(&ctl).0.len(), 40);
+    w.close().unwrap();
+}
+
+#[test]
+fn small_hand_overs_while_a_sync_runs_gather_into_few_writes() {
+    let (sink, ctl) = TestSink::pair();
+    ctl.sync_delay_ms.store(40, SeqCst);
+    let mut w = AofWriter::start(sink, AppendFsync::Always, BatchCrc::default()).unwrap();
+    let mut durable = w.durable();
+    // A first sync teaches the writer how long one takes (its estimate is an average).
+    for round in 0..3 {
+        w.append(&set(round));
+        w.flush();
+        let need = w.applied();
+        block_on(durable.wait(need)).unwrap();
+    }
+    for i in 0..100 {
+        w.append(&set(i));
+    }
+    w.flush();
+    wait_until("big batch in flight", || ctl.syncing.load(SeqCst) == 1);
+    let before = ctl.writes.load(SeqCst);
+    // Twenty hand-overs of one command each, each far below a quarter of what is
+    // unsynced: they wait for company, up to a quarter of a sync.
+    for i in 100..120 {
+        w.append(&set(i));
+        w.flush();
+    }
+    let need = w.applied();
+    block_on(durable.wait(need)).unwrap();
+    let writes = ctl.writes.load(SeqCst) - before;
+    assert!(
+        (1..=3).contains(&writes),
+        "twenty hand-overs in well under a millisecond make one or a few writes, got {writes}"
+    );
+    assert_eq!(replay(&ctl).0.len(), 123);
+    w.close().unwrap();
+}
+
+#[test]
+fn a_publish_wakes_only_the_connections_it_covers() {
+    use std::future::Future;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+    let (sink, ctl) = TestSink::pair();
+    ctl.sync_delay_ms.store(200, SeqCst);
+    let mut w = AofWriter::start(sink, AppendFsync::Always, BatchCrc::default()).unwrap();
+    w.append(&set(0));
+    w.flush();
+    wait_until("first sync", || ctl.syncing.load(SeqCst) == 1);
+    let first = w.applied();
+    w.append(&set(1));
+    let second = w.applied();
+    let mut durable = w.durable();
+    let (a, b) = (Arc::new(Count(0.into())), Arc::new(Count(0.into())));
+    let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+    let mut fa = std::pin::pin!(durable.wait(first));
+    let mut fb = std::pin::pin!(durable.wait(second));
+    assert!(fa.as_mut().poll(&mut Context::from_waker(&wa)).is_pending());
+    assert!(fb.as_mut().poll(&mut Context::from_waker(&wb)).is_pending());
+    wait_until("first batch durable", || a.0.load(SeqCst) == 1);
+    assert_eq!(
+        b.0.load(SeqCst),
+        0,
+        "the second waiter is not woken for nothing"
+    );
+    assert!(matches!(
+        fa.as_mut().poll(&mut Context::from_waker(&wa)),
+        Poll::Ready(Ok(()))
+    ));
+    // The second command was never handed over: only a flush sends it.
+    w.flush();
+    wait_until("second batch durable", || b.0.load(SeqCst) == 1);
     w.close().unwrap();
 }
