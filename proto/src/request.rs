@@ -69,16 +69,32 @@ impl RequestParser {
     /// Parses the next complete request from `buf`, consuming its bytes. `Ok(None)` means
     /// more input is needed. Empty requests (`*0`, blank inline lines) are skipped.
     pub fn next(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        let mut args = Vec::new();
+        Ok(self.next_into(buf, &mut args)?.then_some(args))
+    }
+
+    /// [`next`](Self::next) into `args`, which is cleared first; true when it holds a
+    /// request. A server that passes the same vector for every request of a connection
+    /// allocates none per request: the parser and the caller swap the two vectors.
+    pub fn next_into(
+        &mut self,
+        buf: &mut BytesMut,
+        args: &mut Vec<Bytes>,
+    ) -> Result<bool, ProtocolError> {
+        args.clear();
         loop {
             if self.remaining == 0 {
                 if buf.is_empty() {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 if buf[0] != b'*' {
                     match self.inline(buf)? {
-                        None => return Ok(None),
-                        Some(args) if args.is_empty() => continue,
-                        Some(args) => return Ok(Some(args)),
+                        None => return Ok(false),
+                        Some(line) if line.is_empty() => continue,
+                        Some(line) => {
+                            *args = line;
+                            return Ok(true);
+                        }
                     }
                 }
                 let Some(line_end) = find_cr(buf, 0) else {
@@ -87,10 +103,10 @@ impl RequestParser {
                             "Protocol error: too big mbulk count string",
                         ));
                     }
-                    return Ok(None);
+                    return Ok(false);
                 };
                 if line_end + 1 >= buf.len() {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 let count = parse_i64(&buf[1..line_end])
                     .filter(|&n| n <= i32::MAX as i64)
@@ -109,7 +125,8 @@ impl RequestParser {
                 self.remaining = count as usize;
                 // Never trust the header for the allocation: a peer can announce 2^31
                 // arguments and send none.
-                self.args = Vec::with_capacity(self.remaining.min(1024));
+                self.args.clear();
+                self.args.reserve(self.remaining.min(1024));
             }
             while self.remaining > 0 {
                 let len = match self.bulk_len {
@@ -121,10 +138,10 @@ impl RequestParser {
                                     "Protocol error: too big bulk count string",
                                 ));
                             }
-                            return Ok(None);
+                            return Ok(false);
                         };
                         if line_end + 1 >= buf.len() {
-                            return Ok(None);
+                            return Ok(false);
                         }
                         if buf[0] != b'$' {
                             return Err(ProtocolError(format!(
@@ -148,7 +165,7 @@ impl RequestParser {
                     }
                 };
                 if buf.len() < len + 2 {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 let arg = buf.split_to(len).freeze();
                 buf.advance(2);
@@ -156,7 +173,8 @@ impl RequestParser {
                 self.bulk_len = None;
                 self.remaining -= 1;
             }
-            return Ok(Some(std::mem::take(&mut self.args)));
+            std::mem::swap(&mut self.args, args);
+            return Ok(true);
         }
     }
 

@@ -22,6 +22,12 @@ pub struct Client {
     pub last_cmd: &'static str,
     /// The spec of the command `cmd::execute` is running (None if it named no command).
     pub running: Option<&'static shoal_proto::command::CommandSpec>,
+    /// The last plain command (one without subcommands) this client ran, and its handler:
+    /// a pipeline mostly repeats one command, so it is resolved without a table lookup.
+    pub last_resolved: Option<(
+        &'static shoal_proto::command::CommandSpec,
+        crate::cmd::Handler,
+    )>,
     /// The AOF offset this connection's pending replies must see durable under
     /// `appendfsync always` (`persist::dirty::ALL`: everything applied).
     pub durable_need: u64,
@@ -81,6 +87,7 @@ impl Client {
             created: now,
             last_interaction: now,
             last_cmd: "NULL",
+            last_resolved: None,
             running: None,
             durable_need: 0,
             authenticated,

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use shoal_proto::{Reply, RequestParser};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -67,6 +67,8 @@ pub async fn serve<S>(
     let _enter = span.enter();
     let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut out = Reply::default();
+    // One argument vector for the connection's life (the parser swaps it with its own).
+    let mut args: Vec<Bytes> = Vec::new();
     loop {
         let (close, blocked, scripting, more) = {
             let mut srv = shared.borrow_mut();
@@ -82,11 +84,13 @@ pub async fn serve<S>(
                 parser.max_bulk_len = srv.config.proto_max_bulk_len as usize;
                 // CLIENT LIST's qbuf counts the running command's bytes, as in Redis.
                 client.qbuf = inbuf.len();
-                match parser.next(&mut inbuf) {
-                    Ok(Some(args)) => {
-                        client.last_interaction = std::time::Instant::now();
+                match parser.next_into(&mut inbuf, &mut args) {
+                    Ok(true) => {
                         let mark = out.len();
                         cmd::execute(&mut srv, &mut client, &mut out, &args);
+                        // The arguments share the read buffer: let go of them now, so a
+                        // later read can reuse its space.
+                        args.clear();
                         // The command may have published to this very connection; Redis
                         // puts such a message before the command's own reply.
                         if !outbox.is_empty() {
@@ -127,7 +131,7 @@ pub async fn serve<S>(
                             break;
                         }
                     }
-                    Ok(None) => break,
+                    Ok(false) => break,
                     Err(e) => {
                         // Redis sends protocol errors with the generic ERR code.
                         out.error(&format!("ERR {}", e.0));
@@ -223,7 +227,12 @@ pub async fn serve<S>(
         };
         match read {
             Ok(0) => break,
-            Ok(n) => shared.borrow_mut().stats.total_net_input_bytes += n as u64,
+            Ok(n) => {
+                shared.borrow_mut().stats.total_net_input_bytes += n as u64;
+                // Per read, as Redis stamps `lastinteraction`: CLIENT LIST's idle and the
+                // `timeout` close count from the last data a client sent.
+                client_rc.borrow_mut().last_interaction = std::time::Instant::now();
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "read failed");
                 break;

@@ -303,6 +303,7 @@ async fn cron(shared: Rc<RefCell<Server>>) {
         let mut srv = shared.borrow_mut();
         let srv = &mut *srv;
         let now = now_ms();
+        srv.wall = crate::state::WallClock::new();
         srv.db.lru_clock = (srv.started.elapsed().as_secs() & 0xFF_FFFF) as u32;
         // Redis samples its instantaneous metrics every 100 ms whatever hz is.
         if now - last_sample >= 100 {

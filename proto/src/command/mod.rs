@@ -8,6 +8,7 @@
 pub mod table;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use bytes::Bytes;
@@ -301,26 +302,98 @@ fn sort_keys(args: &[Bytes]) -> Vec<(usize, &'static [&'static str])> {
 #[error("Invalid arguments specified for command")]
 pub struct InvalidKeyArgs;
 
+/// FNV-1a, for maps keyed by command names: every request is looked up by name, a name
+/// is a few bytes, and the maps are fixed at start-up, so a keyed hash buys no protection
+/// here and SipHash costs several times as much per lookup.
+#[derive(Default)]
+pub struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// A map keyed by command name.
+pub type NameMap<V> = HashMap<&'static str, V, BuildHasherDefault<NameHasher>>;
+
 struct Index {
-    by_name: HashMap<&'static str, &'static CommandSpec>,
+    by_name: NameTable,
     all: Vec<&'static CommandSpec>,
+}
+
+/// Open addressing over the lower-case names, probed with the request's bytes as they
+/// came: the name is hashed and compared case-insensitively in place, so a lookup copies
+/// nothing and checks no UTF-8. It runs for every request, on the shard and in the proxy.
+struct NameTable {
+    /// Power-of-two slots, a quarter full at most, so probes are short.
+    slots: Vec<Option<&'static CommandSpec>>,
+}
+
+impl NameTable {
+    fn new(specs: &[&'static CommandSpec]) -> NameTable {
+        let size = (specs.len() * 4).next_power_of_two();
+        let mut slots = vec![None; size];
+        for &spec in specs {
+            let mut i = name_hash(spec.name.as_bytes()) as usize & (size - 1);
+            while slots[i].is_some() {
+                i = (i + 1) & (size - 1);
+            }
+            slots[i] = Some(spec);
+        }
+        NameTable { slots }
+    }
+
+    fn get(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        let mask = self.slots.len() - 1;
+        let mut i = name_hash(name) as usize & mask;
+        loop {
+            let spec = self.slots[i]?;
+            if spec.name.as_bytes().eq_ignore_ascii_case(name) {
+                return Some(spec);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
+
+/// FNV-1a over the ASCII-lower-cased bytes.
+fn name_hash(name: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name {
+        h = (h ^ b.to_ascii_lowercase() as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 fn index() -> &'static Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut by_name = HashMap::new();
+        let mut named = Vec::new();
         let mut all = Vec::new();
         for (_, group) in table::GROUPS {
             for spec in group.iter() {
-                by_name.insert(spec.name, spec);
+                named.push(spec);
                 all.push(spec);
-                for sub in spec.subcommands {
-                    by_name.insert(sub.name, sub);
-                }
+                named.extend(spec.subcommands.iter());
             }
         }
-        Index { by_name, all }
+        Index {
+            by_name: NameTable::new(&named),
+            all,
+        }
     })
 }
 
@@ -331,9 +404,7 @@ pub fn all() -> &'static [&'static CommandSpec] {
 
 /// Finds a command by name, case-insensitively, without allocating.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    let mut buf = [0u8; 40];
-    let lower = lowercase(name, &mut buf)?;
-    index().by_name.get(lower).copied()
+    index().by_name.get(name)
 }
 
 /// Finds `parent|sub`, case-insensitively.
@@ -344,16 +415,6 @@ pub fn lookup_subcommand(parent: &CommandSpec, sub: &[u8]) -> Option<&'static Co
         .find(|s| s.short_name().as_bytes().eq_ignore_ascii_case(sub))
 }
 
-fn lowercase<'a>(name: &[u8], buf: &'a mut [u8; 40]) -> Option<&'a str> {
-    if name.len() > buf.len() {
-        return None;
-    }
-    for (d, s) in buf.iter_mut().zip(name) {
-        *d = s.to_ascii_lowercase();
-    }
-    std::str::from_utf8(&buf[..name.len()]).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +423,30 @@ mod tests {
         s.split(' ')
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
             .collect()
+    }
+
+    #[test]
+    fn every_command_and_subcommand_is_found_by_its_name_in_any_case() {
+        let mut names = 0;
+        for spec in all() {
+            for s in std::iter::once(*spec).chain(spec.subcommands.iter()) {
+                let upper = s.name.to_ascii_uppercase();
+                assert!(
+                    std::ptr::eq(lookup(s.name.as_bytes()).unwrap(), s),
+                    "{}",
+                    s.name
+                );
+                assert!(
+                    std::ptr::eq(lookup(upper.as_bytes()).unwrap(), s),
+                    "{upper}"
+                );
+                names += 1;
+            }
+        }
+        assert!(names > 300, "{names} names");
+        for miss in [&b""[..], b"ge", b"gett", b"\xff\xfe", &[b'x'; 200]] {
+            assert!(lookup(miss).is_none(), "{miss:?}");
+        }
     }
 
     #[test]

@@ -94,6 +94,28 @@ mod tests {
     }
 
     #[test]
+    fn commands_of_every_length_round_trip_through_the_request_parser() {
+        let lens = [
+            0usize, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 12345, 100_000,
+        ];
+        for count in [1usize, 2, 9, 10, 11, 120] {
+            let args: Vec<Vec<u8>> = (0..count)
+                .map(|i| vec![b'a' + (i % 26) as u8; lens[i % lens.len()]])
+                .collect();
+            let mut b = BytesMut::new();
+            let n = encode_command(&mut b, &args);
+            assert_eq!(n, b.len());
+            let mut parser = shoal_proto::RequestParser::new();
+            let got = parser.next(&mut b).unwrap().unwrap();
+            assert!(b.is_empty(), "{count} args: trailing bytes");
+            assert_eq!(got.len(), count);
+            for (g, a) in got.iter().zip(&args) {
+                assert_eq!(&g[..], &a[..]);
+            }
+        }
+    }
+
+    #[test]
     fn annotation_round_trips() {
         let mut b = BytesMut::new();
         encode_annotation(&mut b, 0x00ab_cdef);

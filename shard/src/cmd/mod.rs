@@ -39,7 +39,6 @@ pub mod stream;
 pub mod strings;
 pub mod zset;
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -172,10 +171,10 @@ fn families() -> &'static [&'static [(&'static str, Handler)]] {
 }
 
 /// Handlers by full command name.
-fn table() -> &'static HashMap<&'static str, Handler> {
-    static TABLE: OnceLock<HashMap<&'static str, Handler>> = OnceLock::new();
+fn table() -> &'static command::NameMap<Handler> {
+    static TABLE: OnceLock<command::NameMap<Handler>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut map = HashMap::new();
+        let mut map = command::NameMap::default();
         for family in families() {
             for &(name, handler) in family.iter() {
                 match command::lookup(name.as_bytes()) {
@@ -367,8 +366,27 @@ pub fn execute(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[B
     }
 }
 
+/// [`find`], through the client's last resolved command.
+fn find_for(
+    client: &mut Client,
+    args: &[Bytes],
+) -> Result<(&'static CommandSpec, Option<Handler>), CmdError> {
+    if let (Some((spec, handler)), Some(name)) = (client.last_resolved, args.first()) {
+        if name.eq_ignore_ascii_case(spec.name.as_bytes()) {
+            return Ok((spec, Some(handler)));
+        }
+    }
+    let found = find(args)?;
+    if let (spec, Some(handler)) = found {
+        if spec.subcommands.is_empty() && !spec.name.contains('|') {
+            client.last_resolved = Some((spec, handler));
+        }
+    }
+    Ok(found)
+}
+
 fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
-    let (spec, handler) = match find(args) {
+    let (spec, handler) = match find_for(client, args) {
         Ok(found) => found,
         Err(e) => {
             reject(srv, client, out, args, None, &e);
@@ -463,7 +481,9 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
         out.simple("QUEUED");
         return;
     }
-    call(srv, client, out, spec, handler, args, now_ms());
+    let started = Instant::now();
+    let now = srv.wall.ms_at(started);
+    call_at(srv, client, out, spec, handler, args, now, started);
     if let Some(wait) = client.block.take() {
         if spec.flags.has(shoal_proto::Flags::BLOCKING) {
             crate::blocking::block(srv, client.id, client.proto, wait, args);
@@ -514,6 +534,9 @@ fn admitted(
     let Some(session) = client.session.as_mut() else {
         return true;
     };
+    if srv.acl.admits_anything(session) {
+        return true;
+    }
     let argv: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
     let refusal = match srv.acl.admit(session, spec, &argv) {
         Ok(()) => return true,
@@ -613,6 +636,21 @@ pub fn call(
     args: &[Bytes],
     now: i64,
 ) {
+    call_at(srv, client, out, spec, handler, args, now, Instant::now())
+}
+
+/// [`call`], timed from `started`.
+#[allow(clippy::too_many_arguments)]
+fn call_at(
+    srv: &mut Server,
+    client: &mut Client,
+    out: &mut Reply,
+    spec: &'static CommandSpec,
+    handler: Handler,
+    args: &[Bytes],
+    now: i64,
+    started: Instant,
+) {
     srv.stats.total_commands_processed += 1;
     after_expiry(srv);
     crate::notify::arm(srv);
@@ -635,7 +673,6 @@ pub fn call(
         srv.persist.in_exec = true;
         srv.persist.multi_open = false;
     }
-    let started = Instant::now();
     let mut ctx = Ctx {
         srv,
         client,
@@ -705,7 +742,7 @@ fn propagate(srv: &mut Server, spec: &CommandSpec, args: &[Bytes], prop: Propaga
                     srv.persist.append(c);
                 }
             }
-            None => srv.persist.append(args),
+            None => srv.persist.append_as(Some(spec), args),
         }
     }
     for c in &prop.also {

@@ -205,6 +205,11 @@ impl Db {
         self.keys.contains_key(key)
     }
 
+    /// Deletes `key` if its TTL has passed (a write about to replace it).
+    pub fn expire_due(&mut self, key: &[u8], now: i64) {
+        self.expire_if_needed(key, now);
+    }
+
     /// True when `key` is stored, even if logically expired (WATCH's bookkeeping).
     pub fn contains_raw(&self, key: &[u8]) -> bool {
         self.keys.contains_key(key)
@@ -217,10 +222,18 @@ impl Db {
             value,
             lru: self.lru_clock,
         };
-        match self.keys.get_mut(key) {
-            Some(slot) => *slot = entry,
-            None => {
-                self.keys.insert(Sds::new(key), entry);
+        // One probe whether the key is new or not: a SET into a keyspace larger than the
+        // cache pays a miss on the probe, and hashing twice to insert would pay more.
+        use indexmap::map::{raw_entry_v1::RawEntryMut, RawEntryApiV1};
+        let hash = self.keys.hasher().hash_one(key);
+        match self
+            .keys
+            .raw_entry_mut_v1()
+            .from_key_hashed_nocheck(hash, key)
+        {
+            RawEntryMut::Occupied(mut slot) => *slot.get_mut() = entry,
+            RawEntryMut::Vacant(slot) => {
+                slot.insert_hashed_nocheck(hash, Sds::new(key), entry);
                 self.created(key);
             }
         }

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use bytes::Bytes;
-use shoal_proto::command::{self, CommandSpec};
+use shoal_proto::command::CommandSpec;
 use shoal_proto::Flags;
 
 /// "Everything applied so far": the gate clamps it to the writer's applied offset.
@@ -76,8 +76,15 @@ impl DirtyKeys {
     /// writer's durable offset now, below which entries may be dropped. `args` is what was
     /// written (the propagated form), so expiries, evictions and a transaction's parts are
     /// all covered.
-    pub fn wrote<A: AsRef<[u8]>>(&mut self, args: &[A], offset: u64, durable: u64) {
-        let Some(spec) = args.first().and_then(|n| command::lookup(n.as_ref())) else {
+    /// `spec` is the command's, None if it names none.
+    pub fn wrote<A: AsRef<[u8]>>(
+        &mut self,
+        spec: Option<&CommandSpec>,
+        args: &[A],
+        offset: u64,
+        durable: u64,
+    ) {
+        let Some(spec) = spec else {
             self.unkeyed = offset;
             return;
         };
@@ -155,11 +162,16 @@ fn step(spec: &CommandSpec) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shoal_proto::command;
 
     fn args(a: &[&str]) -> Vec<Bytes> {
         a.iter()
             .map(|s| Bytes::copy_from_slice(s.as_bytes()))
             .collect()
+    }
+
+    fn spec_of(a: &[&str]) -> Option<&'static CommandSpec> {
+        command::lookup(a[0].as_bytes())
     }
 
     fn need(d: &DirtyKeys, a: &[&str]) -> u64 {
@@ -171,13 +183,18 @@ mod tests {
     #[test]
     fn a_read_waits_only_for_writes_to_its_keys() {
         let mut d = DirtyKeys::default();
-        d.wrote(&["SET", "a", "1"], 10, 0);
-        d.wrote(&["SET", "b", "1"], 20, 0);
+        d.wrote(spec_of(&["SET", "a", "1"]), &["SET", "a", "1"], 10, 0);
+        d.wrote(spec_of(&["SET", "b", "1"]), &["SET", "b", "1"], 20, 0);
         assert_eq!(need(&d, &["GET", "a"]), 10);
         assert_eq!(need(&d, &["GET", "b"]), 20);
         assert_eq!(need(&d, &["MGET", "a", "b"]), 20);
         assert_eq!(need(&d, &["GET", "never-written"]), 0);
-        d.wrote(&["MSET", "c", "1", "d", "2"], 30, 0);
+        d.wrote(
+            spec_of(&["MSET", "c", "1", "d", "2"]),
+            &["MSET", "c", "1", "d", "2"],
+            30,
+            0,
+        );
         assert_eq!(need(&d, &["GET", "d"]), 30);
         assert_eq!(need(&d, &["HGET", "c", "f"]), 30);
     }
@@ -185,12 +202,17 @@ mod tests {
     #[test]
     fn unknown_keys_make_every_read_wait() {
         let mut d = DirtyKeys::default();
-        d.wrote(&["SET", "a", "1"], 10, 0);
-        d.wrote(&["MULTI"], 15, 0);
+        d.wrote(spec_of(&["SET", "a", "1"]), &["SET", "a", "1"], 10, 0);
+        d.wrote(spec_of(&["MULTI"]), &["MULTI"], 15, 0);
         assert_eq!(need(&d, &["GET", "x"]), 15);
-        d.wrote(&["FLUSHALL"], 25, 0);
+        d.wrote(spec_of(&["FLUSHALL"]), &["FLUSHALL"], 25, 0);
         assert_eq!(need(&d, &["GET", "x"]), 25);
-        d.wrote(&["NOSUCHCOMMAND", "x"], 35, 0);
+        d.wrote(
+            spec_of(&["NOSUCHCOMMAND", "x"]),
+            &["NOSUCHCOMMAND", "x"],
+            35,
+            0,
+        );
         assert_eq!(need(&d, &["GET", "x"]), 35);
         d.wait_all(40);
         assert_eq!(need(&d, &["GET", "x"]), 40);
@@ -219,7 +241,12 @@ mod tests {
     fn thousands_of_unsynced_keys_leave_other_reads_alone() {
         let mut d = DirtyKeys::default();
         for i in 0..5000u64 {
-            d.wrote(&["SET", &format!("w{i}"), "v"], 100 + i, 0);
+            d.wrote(
+                spec_of(&["SET", &format!("w{i}"), "v"]),
+                &["SET", &format!("w{i}"), "v"],
+                100 + i,
+                0,
+            );
         }
         let waits = (0..100_000)
             .filter(|i| need(&d, &["GET", &format!("r{i}")]) > 0)
@@ -233,7 +260,12 @@ mod tests {
         let mut d = DirtyKeys::default();
         for i in 0..(MIN_PRUNE as u64 * 4) {
             // The disk keeps up: everything but the last write is durable.
-            d.wrote(&["SET", &format!("k{i}"), "v"], i + 1, i);
+            d.wrote(
+                spec_of(&["SET", &format!("k{i}"), "v"]),
+                &["SET", &format!("k{i}"), "v"],
+                i + 1,
+                i,
+            );
         }
         assert!(d.keys.len() < MIN_PRUNE, "{} entries kept", d.keys.len());
         assert_eq!(
@@ -244,7 +276,12 @@ mod tests {
         let n = MAX_TRACKED as u64 + 10;
         for i in 0..n {
             // Nothing ever becomes durable.
-            d.wrote(&["SET", &format!("k{i}"), "v"], i + 1, 0);
+            d.wrote(
+                spec_of(&["SET", &format!("k{i}"), "v"]),
+                &["SET", &format!("k{i}"), "v"],
+                i + 1,
+                0,
+            );
         }
         assert!(d.keys.len() <= MAX_TRACKED);
         assert!(

@@ -64,6 +64,16 @@ pub fn policy(f: ConfFsync) -> aof::AppendFsync {
 impl Persist {
     /// Appends one command to the AOF, if there is one.
     pub fn append<A: AsRef<[u8]>>(&mut self, args: &[A]) {
+        self.append_as(None, args)
+    }
+
+    /// [`append`](Self::append) of a command whose spec the caller already has (the
+    /// request itself, propagated as it came), so its keys are found without a lookup.
+    pub fn append_as<A: AsRef<[u8]>>(
+        &mut self,
+        spec: Option<&shoal_proto::command::CommandSpec>,
+        args: &[A],
+    ) {
         let Some(aof) = self.aof.as_mut() else {
             return;
         };
@@ -74,13 +84,19 @@ impl Persist {
             self.multi_open = true;
             aof.append(&["MULTI"]);
             if track {
+                let multi = shoal_proto::command::lookup(b"multi");
                 self.dirty
-                    .wrote(&["MULTI"], aof.applied(), aof.durable_offset());
+                    .wrote(multi, &["MULTI"], aof.applied(), aof.durable_offset());
             }
         }
         aof.append(args);
         if track {
-            self.dirty.wrote(args, aof.applied(), aof.durable_offset());
+            let spec = spec.or_else(|| {
+                args.first()
+                    .and_then(|n| shoal_proto::command::lookup(n.as_ref()))
+            });
+            self.dirty
+                .wrote(spec, args, aof.applied(), aof.durable_offset());
         }
     }
 

@@ -38,6 +38,9 @@ use super::AppendFsync;
 use shared::{Next, Seg, Shared};
 use worker::FileState;
 
+/// The loop's append buffer grows by this much when less than `STAGE_SPARE` is left.
+const STAGE_CHUNK: usize = 64 * 1024;
+const STAGE_SPARE: usize = 4 * 1024;
 /// Stack of a writer thread: it only formats an error message at most.
 const WORKER_STACK: usize = 256 * 1024;
 
@@ -97,6 +100,11 @@ impl AofWriter {
         }
         if self.stage.is_empty() {
             self.staged_since = Some(Instant::now());
+        }
+        if self.stage.capacity() - self.stage.len() < STAGE_SPARE {
+            // Room for a turn's appends at once: growing the buffer command by command
+            // would copy it over and over.
+            self.stage.reserve(STAGE_CHUNK);
         }
         self.applied += encode_command(&mut self.stage, args) as u64;
     }

@@ -195,7 +195,14 @@ fn set_generic(
             None => ctx.out.null(),
         }
     }
-    let found = ctx.srv.db.contains(key, now);
+    // Only NX and XX need to know; a plain SET still expires a due key first, as Redis's
+    // lookup does, so the deletion reaches the AOF and keyspace events.
+    let found = if o.nx() || o.xx() {
+        ctx.srv.db.contains(key, now)
+    } else {
+        ctx.srv.db.expire_due(key, now);
+        false
+    };
     if (o.nx() && found) || (o.xx() && !found) {
         if !o.get() {
             match replies {
