@@ -8,12 +8,10 @@
 //! keeps the first agent untouched. The kernel drops the lock however the agent dies, so a
 //! crash never blocks its restart.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 
 pub const LOCK_NAME: &str = "agent.lock";
 
@@ -52,35 +50,16 @@ impl AgentLock {
         };
         std::fs::create_dir_all(data_dir).map_err(|e| io(data_dir, "create", e))?;
         let path = data_dir.join(LOCK_NAME);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io(&path, "open", e))?;
-        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => l,
-            Err((mut file, Errno::EWOULDBLOCK)) => {
-                let mut text = String::new();
-                // The pid only makes the message more useful; an unreadable one is left out.
-                let pid = file
-                    .read_to_string(&mut text)
-                    .ok()
-                    .and_then(|_| text.trim().parse().ok());
-                return Err(LockError::Held {
-                    dir: data_dir.to_path_buf(),
-                    lock: path,
-                    pid,
-                });
+        let lock = shoal_shard::pidlock::lock(&path).map_err(|e| match e {
+            shoal_shard::pidlock::PidLockError::Held { path, pid } => LockError::Held {
+                dir: data_dir.to_path_buf(),
+                lock: path,
+                pid,
+            },
+            shoal_shard::pidlock::PidLockError::Io { op, path, source } => {
+                LockError::Io { path, op, source }
             }
-            Err((_, errno)) => return Err(io(&path, "flock", errno.into())),
-        };
-        let pid = format!("{}\n", std::process::id());
-        lock.set_len(0)
-            .and_then(|()| lock.rewind())
-            .and_then(|()| lock.write_all(pid.as_bytes()))
-            .map_err(|e| io(&path, "write pid to", e))?;
+        })?;
         Ok(AgentLock { _lock: lock })
     }
 }

@@ -15,6 +15,7 @@
 //! - [`rdb`]: the RDB serialization of single values (DUMP, RESTORE).
 //! - [`script`]: Lua scripting (EVAL, SCRIPT), run on a thread of its own.
 //! - [`persist`]: the shard's use of the AOF: loading, propagation, rewrites, reply gating.
+//! - [`pidlock`]: the exclusive lock file that keeps a directory to one process.
 #![deny(rust_2018_idioms)]
 #![forbid(unsafe_code)]
 // Tests may unwrap: a panic there is a failed assertion, not a crashed server.
@@ -32,6 +33,7 @@ pub mod evict;
 pub mod glob;
 pub mod notify;
 pub mod persist;
+pub mod pidlock;
 pub mod pubsub;
 pub mod rdb;
 pub mod script;

@@ -2,13 +2,12 @@
 //! and [`Aof`], which ties the manifest to the group-commit writer.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Seek, Write};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 
 use super::durable::{DurableWait, WriterState};
 use super::error::AofError;
@@ -42,35 +41,15 @@ impl DirLock {
                 sync_dir(parent)?;
             }
         }
-        let path = dir.join(LOCK_NAME);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| AofError::io("open lock file", &path, e))?;
-        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(l) => l,
-            Err((mut file, Errno::EWOULDBLOCK)) => {
-                let mut text = String::new();
-                // The pid is only a hint for the message; a failed read leaves it out.
-                let pid = file
-                    .read_to_string(&mut text)
-                    .ok()
-                    .and_then(|_| text.trim().parse().ok());
-                return Err(AofError::Locked {
-                    path: dir.to_path_buf(),
-                    pid,
-                });
+        let lock = crate::pidlock::lock(&dir.join(LOCK_NAME)).map_err(|e| match e {
+            crate::pidlock::PidLockError::Held { pid, .. } => AofError::Locked {
+                path: dir.to_path_buf(),
+                pid,
+            },
+            crate::pidlock::PidLockError::Io { op, path, source } => {
+                AofError::io(op, &path, source)
             }
-            Err((_, errno)) => return Err(AofError::io("flock", &path, errno.into())),
-        };
-        let pid = format!("{}\n", std::process::id());
-        lock.set_len(0)
-            .and_then(|_| lock.rewind())
-            .and_then(|_| lock.write_all(pid.as_bytes()))
-            .map_err(|e| AofError::io("write pid to", &path, e))?;
+        })?;
         Ok(DirLock {
             dir: dir.to_path_buf(),
             _lock: lock,

@@ -80,11 +80,12 @@ impl Slots {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    struct Nop;
-    impl Syncer for Nop {
+    /// A sync that always succeeds at once.
+    pub(crate) struct NopSyncer;
+    impl Syncer for NopSyncer {
         fn sync_data(&self) -> std::io::Result<()> {
             Ok(())
         }
@@ -92,7 +93,7 @@ mod tests {
 
     fn slots() -> Slots {
         let mut s = Slots::default();
-        s.set_file(Arc::new(Nop), PathBuf::from("f"));
+        s.set_file(Arc::new(NopSyncer), PathBuf::from("f"));
         s
     }
 

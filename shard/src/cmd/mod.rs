@@ -483,7 +483,7 @@ fn run(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
     }
     let started = Instant::now();
     let now = srv.wall.ms_at(started);
-    call_at(srv, client, out, spec, handler, args, now, started);
+    call(srv, client, out, spec, handler, args, now, started);
     if let Some(wait) = client.block.take() {
         if spec.flags.has(shoal_proto::Flags::BLOCKING) {
             crate::blocking::block(srv, client.id, client.proto, wait, args);
@@ -626,22 +626,10 @@ fn redirected(
 
 /// Runs one resolved command, with its statistics and after-effects: a change to the
 /// dataset invalidates WATCHes on the command's keys and wakes clients blocked on them.
-/// EXEC runs each queued command through here, under EXEC's single clock `now`.
-pub fn call(
-    srv: &mut Server,
-    client: &mut Client,
-    out: &mut Reply,
-    spec: &'static CommandSpec,
-    handler: Handler,
-    args: &[Bytes],
-    now: i64,
-) {
-    call_at(srv, client, out, spec, handler, args, now, Instant::now())
-}
-
-/// [`call`], timed from `started`.
+/// EXEC runs each queued command through here, under EXEC's single clock `now`;
+/// `started` is when the command began, for its duration.
 #[allow(clippy::too_many_arguments)]
-fn call_at(
+pub fn call(
     srv: &mut Server,
     client: &mut Client,
     out: &mut Reply,
@@ -754,7 +742,16 @@ fn propagate(srv: &mut Server, spec: &CommandSpec, args: &[Bytes], prop: Propaga
 pub fn rerun_blocked(srv: &mut Server, client: &mut Client, out: &mut Reply, args: &[Bytes]) {
     match resolve(args) {
         Ok((spec, handler)) => {
-            call(srv, client, out, spec, handler, args, now_ms());
+            call(
+                srv,
+                client,
+                out,
+                spec,
+                handler,
+                args,
+                now_ms(),
+                Instant::now(),
+            );
             // The waiter's command was counted once, when it blocked; serving it (or
             // finding it must wait on) is the same call, as in Redis's statistics.
             if let Some(stat) = srv.stats.commands.get_mut(spec.name) {

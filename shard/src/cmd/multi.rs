@@ -201,7 +201,16 @@ fn exec(ctx: &mut Ctx<'_>, _argv: &[Bytes]) -> CmdResult {
             continue;
         }
         ctx.client.run_as = queue.run_as.get(i).cloned().flatten();
-        super::call(ctx.srv, ctx.client, ctx.out, spec, *handler, args, ctx.now);
+        super::call(
+            ctx.srv,
+            ctx.client,
+            ctx.out,
+            spec,
+            *handler,
+            args,
+            ctx.now,
+            std::time::Instant::now(),
+        );
         ctx.client.run_as = None;
         // Blocking is denied here; a stray request must not outlive the command.
         ctx.client.block = None;

@@ -368,7 +368,16 @@ fn script_call(srv: &mut Server, argv: &[Bytes], resp3: bool) -> Vec<u8> {
     let mut out = Reply::new(client.proto);
     // What the command checks itself (SORT's patterns) sees the caller's user too.
     client.run_as = user;
-    cmd::call(srv, &mut client, &mut out, spec, handler, argv, now);
+    cmd::call(
+        srv,
+        &mut client,
+        &mut out,
+        spec,
+        handler,
+        argv,
+        now,
+        std::time::Instant::now(),
+    );
     client.run_as = None;
     // Blocking is denied to scripts: a blocking command answered at once.
     client.block = None;

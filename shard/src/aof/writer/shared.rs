@@ -91,6 +91,26 @@ pub(super) struct Inner {
     pub last_sync: Instant,
 }
 
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            segs: VecDeque::new(),
+            seg_bytes: 0,
+            appended: 0,
+            written: 0,
+            since: None,
+            writing: false,
+            idle_poller: false,
+            shutdown: false,
+            stop: false,
+            poisoned: None,
+            syncs: Slots::default(),
+            sync_estimate: Duration::ZERO,
+            last_sync: Instant::now(),
+        }
+    }
+}
+
 /// What a writer thread does next.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Next {
@@ -118,21 +138,7 @@ pub(super) struct Shared {
 impl Shared {
     pub fn new(policy: AppendFsync) -> Shared {
         Shared {
-            inner: Mutex::new(Inner {
-                segs: VecDeque::new(),
-                seg_bytes: 0,
-                appended: 0,
-                written: 0,
-                since: None,
-                writing: false,
-                idle_poller: false,
-                shutdown: false,
-                stop: false,
-                poisoned: None,
-                syncs: Slots::default(),
-                sync_estimate: Duration::ZERO,
-                last_sync: Instant::now(),
-            }),
+            inner: Mutex::new(Inner::default()),
             work: Condvar::new(),
             stats: Arc::new(AofStats::default()),
             durable: Arc::new(DurableState::default()),
@@ -254,15 +260,8 @@ fn has_switch(g: &Inner) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aof::sink::Syncer;
+    use crate::aof::syncs::tests::NopSyncer;
     use std::path::PathBuf;
-
-    struct Nop;
-    impl Syncer for Nop {
-        fn sync_data(&self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     fn loaded(running: usize, pending: u64, unsynced: u64) -> Inner {
         let mut inner = Inner {
@@ -270,17 +269,12 @@ mod tests {
             seg_bytes: pending,
             appended: unsynced,
             written: unsynced - pending,
-            since: None,
-            writing: false,
-            idle_poller: false,
-            shutdown: false,
-            stop: false,
-            poisoned: None,
-            syncs: Slots::default(),
             sync_estimate: Duration::from_millis(1),
-            last_sync: Instant::now(),
+            ..Inner::default()
         };
-        inner.syncs.set_file(Arc::new(Nop), PathBuf::from("f"));
+        inner
+            .syncs
+            .set_file(Arc::new(NopSyncer), PathBuf::from("f"));
         for i in 0..running {
             inner.syncs.begin(i as u64 + 1);
         }
