@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 
 from . import resp
 from .case_throughput import compare, spread_note
@@ -28,6 +29,29 @@ class Agent(Server):
         self.cluster_api = cluster_api
         self.appendonly = appendonly
         self.appendfsync = appendfsync
+
+    def start(self, wait=True, timeout=120.0):
+        """Started once `/readyz` says every shard has loaded: the proxy answers PING
+        itself, so a PONG does not mean a shard is past its load (it would say -LOADING)."""
+        began = time.monotonic()
+        super().start(wait=wait, timeout=timeout)
+        if not wait:
+            return None
+        url = "http://127.0.0.1:%d/readyz" % (self.port + 1000)
+        answered = time.monotonic()
+        while time.monotonic() - began < timeout:
+            try:
+                with urllib.request.urlopen(url, timeout=2.0) as r:
+                    if r.status == 200:
+                        return time.monotonic() - began
+            except OSError as e:
+                # 503 until every shard has loaded. A refused connection for long means
+                # no admin endpoint at all (bench/tests/fake_shoal): PONG is all there is.
+                refused = isinstance(getattr(e, "reason", e), ConnectionRefusedError)
+                if refused and time.monotonic() - answered > 2.0:
+                    return time.monotonic() - began
+            time.sleep(0.005)
+        raise TimeoutError("%s not ready after %.0fs" % (url, timeout))
 
     def shard_port(self, i):
         """With the cluster API on, shard i listens on the database port + 1 + i."""

@@ -65,12 +65,15 @@ class Conn:
         return reply
 
     def count_simple_replies(self, n):
-        """Read n one-line replies (e.g. +OK) and return how many were errors."""
+        """Read n one-line replies (e.g. +OK) and return how many were errors; the first
+        error's text is kept in `last_error`."""
         errors = 0
         for _ in range(n):
             line = self._line()
             if line[:1] == b"-":
                 errors += 1
+                if errors == 1:
+                    self.last_error = line.decode(errors="replace").strip()
         return errors
 
 
@@ -93,7 +96,8 @@ def fill(port, count, size=16, batch=2000, prefix="key:", start=0):
             conn.sock.sendall(payload)
             errors = conn.count_simple_replies(n)
             if errors:
-                raise RuntimeError("%d SET errors while filling" % errors)
+                raise RuntimeError("%d SET errors while filling, the first: %s"
+                                   % (errors, conn.last_error))
             i += n
     finally:
         conn.close()
