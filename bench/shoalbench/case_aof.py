@@ -71,6 +71,10 @@ def get_under_load(ctx):
         for p, key in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p999")):
             ctx.row("get-under-load", "GET %s ms while %s" % (p, label), med["shoal"][key],
                     med["redis"][key], better="lower", paired=med["paired"][key])
+        ctx.row("get-under-load", "GET rps (%s)" % label, med["shoal"]["rps"],
+                med["redis"]["rps"], paired=med["paired"]["rps"])
+        ctx.row("get-under-load", "SET load rps during those GETs (%s)" % label,
+                med["shoal"]["set_rps"], med["redis"]["set_rps"])
     ctx.results["get_under_load"] = figures
 
 
@@ -86,19 +90,32 @@ def get_runs(ctx, servers, label):
                 load = rb.spawn(s.port, "set", 100_000_000, **kw)
                 try:
                     time.sleep(0.5)
+                    before, t0 = commands(s.port), time.monotonic()
                     r = rb.run(s.port, "get", ctx.args.requests, **kw)
+                    # The write load each server took meanwhile: both client sets share
+                    # one CPU, so a server that takes more writes leaves its GET client
+                    # less of it, and that shows in the GET tail.
+                    done = commands(s.port) - before - ctx.args.requests
+                    r["set_rps"] = max(done, 0) / (time.monotonic() - t0)
                 finally:
                     rb.stop(load)
                 runs[s.name].append(r)
-                ctx.log("  GET under load (%s)  %-5s run %d: p50 %.3f ms  p99 %.3f ms"
-                        % (label, s.name, i + 1, r.get("p50", 0), r.get("p99", 0)))
+                ctx.log("  GET under load (%s)  %-5s run %d: p50 %.3f ms  p99 %.3f ms  "
+                        "(SET load %.0f/s)" % (label, s.name, i + 1, r.get("p50", 0),
+                                               r.get("p99", 0), r["set_rps"]))
     finally:
         for s in servers:
             s.stop()
             s.wipe()
-    med = {k: median_fields(v) for k, v in runs.items()}
+    med = {k: median_fields(v, ("rps", "p50", "p99", "p999", "set_rps"))
+           for k, v in runs.items()}
     med["paired"] = paired_ratios(runs["shoal"], runs["redis"])
     return med
+
+
+def commands(port):
+    """INFO's total_commands_processed (the proxy's or a shard's)."""
+    return int(resp.info(port, "stats").get("total_commands_processed", 0))
 
 
 class IoCounts:

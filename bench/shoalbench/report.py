@@ -197,7 +197,7 @@ def write_markdown(ctx, path, chart_paths):
     lines += ["## Method", "", METHOD.format(
         server_cpu=a.server_cpu, client_cpu=a.client_cpu, runs=a.runs, clients=a.clients,
         size=a.size, keyspace=a.keyspace, requests=a.requests, memory_keys=a.memory_keys), ""]
-    lines += ["## Results", "", table(ctx.rows), ""]
+    lines += ["## Results", "", table(ctx.rows), "", READING, ""]
     if chart_paths:
         lines += ["## Charts", ""]
         for title, p in chart_paths:
@@ -216,6 +216,28 @@ def write_markdown(ctx, path, chart_paths):
     lines += ["## Cases", "", CASES, ""]
     with open(path, "w") as f:
         f.write("\n".join(lines))
+
+
+READING = """\
+### Reading the durability rows
+
+- **Pipeline 1 under `always` is bounded by the sync time.** A client that waits for each
+  reply waits at least one sync per request, so 50 clients cannot go past 50 requests per
+  sync time, whatever the server does: with 1 ms added to each fsync a sync here takes about
+  1.3 ms (the delay, the disk's own flush, waking the thread), which caps pipeline 1 near
+  38,000 requests/s. redis-server pays about two syncs per round of its clients (the ones
+  that arrive while it fsyncs wait for the next); a shard pays one plus a short gather, as
+  the SET latency rows show. Deeper pipelines are not bounded that way.
+- **GETs under a write load, on the local disk.** The GET client and the SET load's client
+  are two redis-benchmark processes on the one client CPU. When that CPU is saturated, their
+  scheduling, not the server, sets the GET tail: the `appendfsync no` rows are the control,
+  no fsync at all, and both servers' GET p99 lands on the same floor of a few milliseconds.
+  Under `always` redis-server stops answering everyone while it fsyncs, which leaves the
+  client CPU idle now and then: every GET waits for a loop turn (its p50), but the clients
+  are never starved (its p99). A shard answers GETs at once (its p50 and GET rate), keeps the
+  client CPU saturated, and its p99 sits on the control's floor. With 1 ms per fsync, as on
+  a network volume, redis-server's GETs wait for its fsyncs and a shard's do not, which is
+  what the rows at +1000 us show."""
 
 
 CASES = """\
