@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::{self, serial};
-use crate::disk::build_stall_shim;
+use crate::disk::StallShim;
 use crate::support::*;
 
 #[test]
@@ -80,11 +80,7 @@ fn a_second_agent_on_the_same_data_dir_refuses_to_start() {
 fn an_agent_killed_while_stopping_leaves_no_shard_and_loses_no_write() {
     let _g = serial();
     let dir = common::temp_dir("faults-kill");
-    let shim = build_stall_shim(&dir);
-    let delay_file = dir.join("fsync-delay-us");
-    std::fs::write(&delay_file, "0").unwrap();
-    let preload = shim.to_str().unwrap().to_string();
-    let delay_env = delay_file.to_str().unwrap().to_string();
+    let shim = StallShim::build(&dir);
     let mut a = agent_in(
         &dir,
         30501,
@@ -93,8 +89,8 @@ fn an_agent_killed_while_stopping_leaves_no_shard_and_loses_no_write() {
         "",
         &[
             ("SHOAL_APPENDFSYNC", "always"),
-            ("LD_PRELOAD", &preload),
-            ("SHOAL_FSYNC_DELAY_FILE", &delay_env),
+            ("LD_PRELOAD", &shim.preload),
+            ("SHOAL_FSYNC_DELAY_FILE", &shim.delay_env),
             // "stopping shards" (info) marks the moment the shards get SIGTERM.
             ("SHOAL_LOG_LEVEL", "info"),
         ],
@@ -112,7 +108,7 @@ fn an_agent_killed_while_stopping_leaves_no_shard_and_loses_no_write() {
     );
     std::thread::sleep(Duration::from_millis(1000));
     // Slow syncs (a slow volume) keep the shards flushing when the stop begins.
-    std::fs::write(&delay_file, "300000").unwrap();
+    shim.stall_us(300_000);
     std::thread::sleep(Duration::from_millis(100));
     a.signal(15);
     let term = Instant::now();

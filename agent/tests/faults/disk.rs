@@ -59,7 +59,34 @@ int fdatasync(int fd) {
 }
 "#;
 
-pub(crate) fn build_stall_shim(dir: &Path) -> PathBuf {
+/// The stall shim built into a test's directory, with its delay file at 0 (no stall).
+pub(crate) struct StallShim {
+    /// For `LD_PRELOAD`.
+    pub(crate) preload: String,
+    /// For `SHOAL_FSYNC_DELAY_FILE`.
+    pub(crate) delay_env: String,
+    delay_file: PathBuf,
+}
+
+impl StallShim {
+    pub(crate) fn build(dir: &Path) -> StallShim {
+        let so = build_stall_shim(dir);
+        let delay_file = dir.join("fsync-delay-us");
+        std::fs::write(&delay_file, "0").unwrap();
+        StallShim {
+            preload: so.to_str().unwrap().to_string(),
+            delay_env: delay_file.to_str().unwrap().to_string(),
+            delay_file,
+        }
+    }
+
+    /// Every fsync from now on stalls for `us` microseconds (0: none).
+    pub(crate) fn stall_us(&self, us: u64) {
+        std::fs::write(&self.delay_file, us.to_string()).unwrap();
+    }
+}
+
+fn build_stall_shim(dir: &Path) -> PathBuf {
     let src = dir.join("stall.c");
     let so = dir.join("stall.so");
     std::fs::write(&src, STALL_SHIM).unwrap();
@@ -110,11 +137,7 @@ fn reader(
 fn an_fsync_stall_delays_replies_without_a_restart_or_a_lost_write() {
     let _g = serial();
     let dir = common::temp_dir("faults-stall");
-    let shim = build_stall_shim(&dir);
-    let delay_file = dir.join("fsync-delay-us");
-    std::fs::write(&delay_file, "0").unwrap();
-    let preload = shim.to_str().unwrap().to_string();
-    let delay_env = delay_file.to_str().unwrap().to_string();
+    let shim = StallShim::build(&dir);
     // The deadline is above the longest stall, so clients wait it out rather than get
     // -TRYAGAIN; every stalled write is then acknowledged once it is on disk.
     let a = agent_in(
@@ -125,8 +148,8 @@ fn an_fsync_stall_delays_replies_without_a_restart_or_a_lost_write() {
         "restart_deadline = \"20s\"\n",
         &[
             ("SHOAL_APPENDFSYNC", "always"),
-            ("LD_PRELOAD", &preload),
-            ("SHOAL_FSYNC_DELAY_FILE", &delay_env),
+            ("LD_PRELOAD", &shim.preload),
+            ("SHOAL_FSYNC_DELAY_FILE", &shim.delay_env),
         ],
     );
     let pids = shard_pids(&a);
@@ -165,10 +188,10 @@ fn an_fsync_stall_delays_replies_without_a_restart_or_a_lost_write() {
     for stall_ms in [200u64, 1000, 5000] {
         read_max.store(0, Relaxed);
         window.store(true, Relaxed);
-        std::fs::write(&delay_file, (stall_ms * 1000).to_string()).unwrap();
+        shim.stall_us(stall_ms * 1000);
         let t = Instant::now();
         std::thread::sleep(Duration::from_millis(stall_ms));
-        std::fs::write(&delay_file, "0").unwrap();
+        shim.stall_us(0);
         // The fsync in flight when the stall ends still takes its full delay.
         std::thread::sleep(Duration::from_millis(stall_ms + 300));
         window.store(false, Relaxed);

@@ -305,8 +305,13 @@ pub struct InvalidKeyArgs;
 /// FNV-1a, for maps keyed by command names: every request is looked up by name, a name
 /// is a few bytes, and the maps are fixed at start-up, so a keyed hash buys no protection
 /// here and SipHash costs several times as much per lookup.
-#[derive(Default)]
 pub struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        NameHasher(FNV_OFFSET)
+    }
+}
 
 impl Hasher for NameHasher {
     fn finish(&self) -> u64 {
@@ -314,16 +319,17 @@ impl Hasher for NameHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
+        self.0 = fnv1a(self.0, bytes.iter().copied());
     }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv1a(mut h: u64, bytes: impl Iterator<Item = u8>) -> u64 {
+    for b in bytes {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// A map keyed by command name.
@@ -371,11 +377,7 @@ impl NameTable {
 
 /// FNV-1a over the ASCII-lower-cased bytes.
 fn name_hash(name: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in name {
-        h = (h ^ b.to_ascii_lowercase() as u64).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    fnv1a(FNV_OFFSET, name.iter().map(u8::to_ascii_lowercase))
 }
 
 fn index() -> &'static Index {

@@ -84,9 +84,9 @@ impl Persist {
             self.multi_open = true;
             aof.append(&["MULTI"]);
             if track {
-                let multi = shoal_proto::command::lookup(b"multi");
+                // A transaction's keys are not known here: every read waits for it.
                 self.dirty
-                    .wrote(multi, &["MULTI"], aof.applied(), aof.durable_offset());
+                    .wrote(None, &["MULTI"], aof.applied(), aof.durable_offset());
             }
         }
         aof.append(args);
