@@ -2,31 +2,33 @@
 //! values, so that the conversions (integers, nulls, arrays, status and error tables,
 //! raised command errors) meet every reply shape of the commands they call.
 
-use super::{Cmd, Gen};
+use super::{Cmd, Cmp, Gen};
 
 /// Key space for the scripts stream.
 pub const KEYS: &[&str] = &["s1", "s2", "h1", "l1", "n1"];
 
-/// Scripts with the number of keys each takes; each is also loaded by SHA-1 on the
-/// fly, as EVALSHA of a script EVAL ran is how clients use the cache.
-const SCRIPTS: &[(&str, usize)] = &[
-    ("return redis.call('GET', KEYS[1])", 1),
-    ("return redis.call('SET', KEYS[1], ARGV[1])", 1),
-    ("return redis.pcall('INCR', KEYS[1])", 1),
-    ("return redis.call('INCRBY', KEYS[1], ARGV[1])", 1),
-    ("redis.call('RPUSH', KEYS[1], ARGV[1], ARGV[2]) return redis.call('LRANGE', KEYS[1], 0, -1)", 1),
-    ("return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])", 1),
-    ("return redis.call('HGETALL', KEYS[1])", 1),
-    ("return {redis.call('EXISTS', KEYS[1]), redis.call('TYPE', KEYS[2])}", 2),
-    ("local v = redis.call('GET', KEYS[1]) if v then return tonumber(v) end return false", 1),
-    ("return redis.call('DEL', KEYS[1], KEYS[2])", 2),
-    ("return {ARGV[1], tonumber(ARGV[2]), #KEYS}", 0),
-    ("return redis.status_reply(ARGV[1])", 0),
-    ("return redis.error_reply(ARGV[1])", 0),
+/// Scripts with the number of keys each takes and how its reply compares; each is also
+/// loaded by SHA-1 on the fly, as EVALSHA of a script EVAL ran is how clients use the
+/// cache. HGETALL's order is open: a hash with a value over 64 bytes leaves Redis's
+/// insertion-ordered listpack for a hash table.
+const SCRIPTS: &[(&str, usize, Cmp)] = &[
+    ("return redis.call('GET', KEYS[1])", 1, Cmp::Exact),
+    ("return redis.call('SET', KEYS[1], ARGV[1])", 1, Cmp::Exact),
+    ("return redis.pcall('INCR', KEYS[1])", 1, Cmp::Exact),
+    ("return redis.call('INCRBY', KEYS[1], ARGV[1])", 1, Cmp::Exact),
+    ("redis.call('RPUSH', KEYS[1], ARGV[1], ARGV[2]) return redis.call('LRANGE', KEYS[1], 0, -1)", 1, Cmp::Exact),
+    ("return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])", 1, Cmp::Exact),
+    ("return redis.call('HGETALL', KEYS[1])", 1, Cmp::UnorderedPairs),
+    ("return {redis.call('EXISTS', KEYS[1]), redis.call('TYPE', KEYS[2])}", 2, Cmp::Exact),
+    ("local v = redis.call('GET', KEYS[1]) if v then return tonumber(v) end return false", 1, Cmp::Exact),
+    ("return redis.call('DEL', KEYS[1], KEYS[2])", 2, Cmp::Exact),
+    ("return {ARGV[1], tonumber(ARGV[2]), #KEYS}", 0, Cmp::Exact),
+    ("return redis.status_reply(ARGV[1])", 0, Cmp::Exact),
+    ("return redis.error_reply(ARGV[1])", 0, Cmp::Exact),
 ];
 
 pub fn command(g: &mut Gen) -> Cmd {
-    let (body, nkeys) = SCRIPTS[g.below(SCRIPTS.len())];
+    let (body, nkeys, cmp) = SCRIPTS[g.below(SCRIPTS.len())];
     let name = match g.below(10) {
         0..=6 => "EVAL",
         7 => "EVAL_RO",
@@ -43,7 +45,7 @@ pub fn command(g: &mut Gen) -> Cmd {
     }
     c.push(g.value());
     c.push(g.int());
-    c.fixed()
+    c.fixed().cmp(cmp)
 }
 
 /// Script names, as Redis computes them (the harness cannot depend on the shard crate).
