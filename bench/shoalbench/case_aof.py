@@ -4,6 +4,7 @@
 import os
 import shutil
 import struct
+import subprocess
 import time
 
 from . import rb, resp
@@ -52,11 +53,24 @@ def durability(ctx):
 
 
 def get_under_load(ctx):
-    """GET latency while a second client set writes. Run three ways: under `always` on the
-    local disk, under `always` with the network-volume delay, and under `appendfsync no`
-    as a control. The control has no fsync at all, so its GET tail is what the two
-    redis-benchmark processes sharing the client CPU add by themselves: the floor no
-    server can go below on this machine."""
+    """GET latency while a second client set writes: redis-benchmark, as fast as each
+    server lets it. Run three ways: under `always` on the local disk, under `always`
+    with the network-volume delay, and under `appendfsync no` as a control. The control
+    has no fsync at all, so its GET tail is what the two redis-benchmark processes
+    sharing the client CPU add by themselves: the floor no server can go below on this
+    machine."""
+    get_under_load_with(ctx, "closed", "get-under-load", "get_under_load")
+
+
+def get_under_load_fixed(ctx):
+    """The same, with the write load at one fixed rate (bench/set_load.c) that both
+    servers take alike, as the case is worded: "with the same load". The closed-loop
+    case above lets a server that writes faster take more writes, and its two
+    redis-benchmark processes fight over the client CPU."""
+    get_under_load_with(ctx, "fixed", "get-fixed-load", "get_under_fixed_load")
+
+
+def get_under_load_with(ctx, load, case, result):
     need_aof(ctx)
     figures = {}
     for policy, delay in (("always", 0), ("always", ctx.args.fsync_delay_us), ("no", 0)):
@@ -64,21 +78,23 @@ def get_under_load(ctx):
         if delay:
             env = {"LD_PRELOAD": ctx.fsync_shim(), "FSYNC_DELAY_US": str(delay)}
         label = "SET %s, +%d us/fsync" % (policy, delay)
-        shoal, redis = pair(ctx, "getload-%s-%d" % (policy, delay), 30, appendonly=True,
+        if load == "fixed":
+            label += ", %d SET/s" % ctx.args.load_rate
+        shoal, redis = pair(ctx, "%s-%s-%d" % (case, policy, delay), 30, appendonly=True,
                             appendfsync=policy, env=env)
-        med = get_runs(ctx, [shoal, redis], label)
+        med = get_runs(ctx, [shoal, redis], label, load)
         figures["%s/delay%dus" % (policy, delay)] = med
         for p, key in (("p50", "p50"), ("p99", "p99"), ("p99.9", "p999")):
-            ctx.row("get-under-load", "GET %s ms while %s" % (p, label), med["shoal"][key],
+            ctx.row(case, "GET %s ms while %s" % (p, label), med["shoal"][key],
                     med["redis"][key], better="lower", paired=med["paired"][key])
-        ctx.row("get-under-load", "GET rps (%s)" % label, med["shoal"]["rps"],
+        ctx.row(case, "GET rps (%s)" % label, med["shoal"]["rps"],
                 med["redis"]["rps"], paired=med["paired"]["rps"])
-        ctx.row("get-under-load", "SET load rps during those GETs (%s)" % label,
+        ctx.row(case, "SET load rps during those GETs (%s)" % label,
                 med["shoal"]["set_rps"], med["redis"]["set_rps"])
-    ctx.results["get_under_load"] = figures
+    ctx.results[result] = figures
 
 
-def get_runs(ctx, servers, label):
+def get_runs(ctx, servers, label, load):
     runs = {s.name: [] for s in servers}
     try:
         for s in servers:
@@ -87,18 +103,29 @@ def get_runs(ctx, servers, label):
         for i in range(ctx.args.runs):
             for s in alternate(servers, i):
                 kw = ctx.rb_kwargs()
-                load = rb.spawn(s.port, "set", 100_000_000, **kw)
+                if load == "fixed":
+                    writer = SetLoad(ctx, s.port)
+                else:
+                    writer = rb.spawn(s.port, "set", 100_000_000, **kw)
                 try:
                     time.sleep(0.5)
                     before, t0 = commands(s.port), time.monotonic()
                     r = rb.run(s.port, "get", ctx.args.requests, **kw)
-                    # The write load each server took meanwhile: both client sets share
-                    # one CPU, so a server that takes more writes leaves its GET client
-                    # less of it, and that shows in the GET tail.
+                    # The write load each server took meanwhile: with the closed-loop
+                    # load, both client sets share one CPU, so a server that takes more
+                    # writes leaves its GET client less of it, and that shows in the
+                    # GET tail.
                     done = commands(s.port) - before - ctx.args.requests
                     r["set_rps"] = max(done, 0) / (time.monotonic() - t0)
                 finally:
-                    rb.stop(load)
+                    if load == "fixed":
+                        behind = writer.stop()["behind"]
+                    else:
+                        rb.stop(writer)
+                        behind = 0
+                if behind:
+                    ctx.log("  %s fell behind the write load: %d SETs not sent"
+                            % (s.name, behind))
                 runs[s.name].append(r)
                 ctx.log("  GET under load (%s)  %-5s run %d: p50 %.3f ms  p99 %.3f ms  "
                         "(SET load %.0f/s)" % (label, s.name, i + 1, r.get("p50", 0),
@@ -111,6 +138,33 @@ def get_runs(ctx, servers, label):
            for k, v in runs.items()}
     med["paired"] = paired_ratios(runs["shoal"], runs["redis"])
     return med
+
+
+class SetLoad:
+    """bench/set_load.c on the client CPU: --load-rate SETs a second over --clients
+    connections, open-loop, so that both servers take the same writes whatever their
+    replies do (see the program's header)."""
+
+    def __init__(self, ctx, port):
+        a = ctx.args
+        cmd = ["nice", "-n", str(rb.NICE)] if rb.NICE else []
+        cmd += ["taskset", "-c", str(a.client_cpu), ctx.tool("set_load"), str(port),
+                str(a.load_rate), str(a.clients), str(a.keyspace), str(a.size)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+
+    def stop(self):
+        """Ends the load and returns its counts: sent, replies, behind."""
+        self.proc.terminate()
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        words = out.split()
+        counts = dict(zip(words[0::2], words[1::2]))
+        if self.proc.returncode != 0 or "sent" not in counts:
+            raise RuntimeError("set_load failed (exit %s): %r" % (self.proc.returncode, out))
+        return {k: int(v) for k, v in counts.items()}
 
 
 def commands(port):

@@ -57,6 +57,15 @@ class Context:
             self._shims[name] = out
         return self._shims[name]
 
+    def tool(self, name):
+        """Build the program bench/<name>.c once and return its path."""
+        if name not in self._shims:
+            src = os.path.join(self.repo, "bench", name + ".c")
+            out = os.path.join(self.work, name)
+            subprocess.run(["cc", "-O2", "-o", out, src], check=True)
+            self._shims[name] = out
+        return self._shims[name]
+
     def fsync_shim(self):
         """The LD_PRELOAD shim that adds FSYNC_DELAY_US to every fsync/fdatasync."""
         return self.shim("fsync_delay")

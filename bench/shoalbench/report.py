@@ -237,7 +237,16 @@ READING = """\
   are never starved (its p99). A shard answers GETs at once (its p50 and GET rate), keeps the
   client CPU saturated, and its p99 sits on the control's floor. With 1 ms per fsync, as on
   a network volume, redis-server's GETs wait for its fsyncs and a shard's do not, which is
-  what the rows at +1000 us show."""
+  what the rows at +1000 us show.
+- **GETs under a fixed write load.** The `get-fixed-load` rows hold the write load at one
+  rate for both servers (`bench/set_load.c`, open-loop), so neither takes more writes than
+  the other. With 1 ms per fsync a shard's GETs come back sooner at p50 and p99. On the local
+  disk its p50 is lower, but its p99 is higher than redis-server's. A scheduler trace of
+  that case (`perf sched`, 3 s) shows the server CPU nearly full with a shard: 2.06 s
+  in its event loop, 0.59 s in its writer threads' write and fdatasync calls, and 0.25 s
+  idle. redis-server spends 2.31 s and leaves 0.65 s idle. A shard limited to one sync
+  in flight makes as few syncs as redis-server, and its GET p99 stays the same, so the
+  number of syncs is not what sets it."""
 
 
 CASES = """\
@@ -250,6 +259,7 @@ CASES = """\
 | `cluster` | 1c. cluster API: redis-benchmark --cluster straight to the shards (needs the agent) |
 | `durability` | 2. SET under `appendfsync always`, pipeline 1 and 16, then with 1 ms added to every fsync/fdatasync (`bench/fsync_delay.c`, LD_PRELOAD) on both servers |
 | `getload` | 3. GET p50/p99/p99.9 while an `always` SET load runs, on the local disk and with 1 ms added to every fsync; and under `appendfsync no`, the client CPU's own floor |
+| `getload-fixed` | 3b. the same with the SET load at one fixed rate for both servers (`--load-rate`, default 20,000/s, over 50 connections, `bench/set_load.c`) instead of a second redis-benchmark |
 | `io` | 4. fsyncs, AOF write calls and AOF bytes per SET (counted by the `bench/io_count.c` LD_PRELOAD shim), disk writes per GET (/proc/PID/io) |
 | `memory` | 5. resident memory per key after 1,000,000 keys |
 | `recovery` | 6. AOF load time of 1,000,000 keys (same appendonlydir for both); kill -9 of a shard → serving again (needs the agent) |

@@ -157,3 +157,99 @@ class ReportTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SetLoadTest(unittest.TestCase):
+    """bench/set_load.c sends SETs at the asked rate, whatever the server does, with keys
+    from the keyspace and values of the asked size, and counts the replies."""
+
+    def test_rate_keys_and_counts(self):
+        if shutil.which("cc") is None:
+            self.skipTest("no C compiler")
+        import socket
+        import threading
+        import time
+        work = tempfile.mkdtemp()
+        listener = socket.socket()
+        try:
+            exe = os.path.join(work, "set_load")
+            subprocess.run(["cc", "-O2", "-o", exe, os.path.join(HERE, "..", "set_load.c")],
+                           check=True)
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(16)
+            seen = []
+
+            def serve(conn):
+                buf = b""
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                    while True:
+                        parsed = parse_command(buf)
+                        if parsed is None:
+                            break
+                        args, buf = parsed
+                        seen.append(args)
+                        conn.sendall(b"+OK\r\n")
+
+            def accept():
+                while True:
+                    try:
+                        conn, _ = listener.accept()
+                    except OSError:
+                        return
+                    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+            threading.Thread(target=accept, daemon=True).start()
+            port = listener.getsockname()[1]
+            proc = subprocess.Popen([exe, str(port), "2000", "4", "50", "16"],
+                                    stdout=subprocess.PIPE, text=True)
+            time.sleep(1.5)
+            proc.terminate()
+            out, _ = proc.communicate(timeout=10)
+            self.assertEqual(proc.returncode, 0, out)
+            words = out.split()
+            counts = {k: int(v) for k, v in zip(words[0::2], words[1::2])}
+            # 1.5 s at 2000/s, give or take the start-up and the last tick.
+            self.assertGreater(counts["sent"], 2400)
+            self.assertLess(counts["sent"], 3300)
+            self.assertEqual(counts["behind"], 0)
+            self.assertLessEqual(counts["replies"], counts["sent"])
+            self.assertGreater(counts["replies"], counts["sent"] - 50)
+            self.assertGreaterEqual(len(seen), counts["replies"])
+            keys = set()
+            for args in seen:
+                self.assertEqual(args[0], b"SET")
+                self.assertEqual(args[2], b"x" * 16)
+                self.assertRegex(args[1].decode(), r"^key:\d{12}$")
+                self.assertLess(int(args[1][4:]), 50)
+                keys.add(args[1])
+            # Keys are drawn over the whole keyspace, not one key again and again.
+            self.assertGreater(len(keys), 40)
+        finally:
+            listener.close()
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def parse_command(buf):
+    """One RESP array of bulk strings from the front of buf: (args, rest), or None."""
+    if not buf.startswith(b"*"):
+        if buf:
+            raise ValueError("not a RESP array: %r" % buf[:20])
+        return None
+    end = buf.find(b"\r\n")
+    if end < 0:
+        return None
+    n, pos, args = int(buf[1:end]), end + 2, []
+    for _ in range(n):
+        end = buf.find(b"\r\n", pos)
+        if end < 0:
+            return None
+        size = int(buf[pos + 1:end])
+        if len(buf) < end + 2 + size + 2:
+            return None
+        args.append(buf[end + 2:end + 2 + size])
+        pos = end + 2 + size + 2
+    return args, buf[pos:]
