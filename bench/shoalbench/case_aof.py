@@ -147,9 +147,9 @@ class SetLoad:
 
     def __init__(self, ctx, port):
         a = ctx.args
-        cmd = ["nice", "-n", str(rb.NICE)] if rb.NICE else []
-        cmd += ["taskset", "-c", str(a.client_cpu), ctx.tool("set_load"), str(port),
-                str(a.load_rate), str(a.clients), str(a.keyspace), str(a.size)]
+        cmd = rb.on_client_cpu(a.client_cpu) + [
+            ctx.tool("set_load"), str(port), str(a.load_rate), str(a.clients),
+            str(a.keyspace), str(a.size)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
 
     def stop(self):

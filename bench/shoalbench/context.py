@@ -24,7 +24,7 @@ class Context:
         self.results = {}    # raw figures per case, written to results.json
         self.skipped = {}    # case -> reason
         self.charts = []     # (title, relative path)
-        self._shims = {}
+        self._built = set()
 
     def log(self, text):
         print(text, flush=True)
@@ -48,23 +48,20 @@ class Context:
         return self.args.requests * min(depth, 10)
 
     def shim(self, name):
-        """Build bench/<name>.c once and return the .so path."""
-        if name not in self._shims:
-            src = os.path.join(self.repo, "bench", name + ".c")
-            out = os.path.join(self.work, name + ".so")
-            subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", out, src, "-ldl", "-lpthread"],
-                           check=True)
-            self._shims[name] = out
-        return self._shims[name]
+        """Build bench/<name>.c once as an LD_PRELOAD library and return the .so path."""
+        return self._build(name, name + ".so", ["-shared", "-fPIC"], ["-ldl", "-lpthread"])
 
     def tool(self, name):
         """Build the program bench/<name>.c once and return its path."""
-        if name not in self._shims:
+        return self._build(name, name, [], [])
+
+    def _build(self, name, out_name, flags, libs):
+        out = os.path.join(self.work, out_name)
+        if out not in self._built:
             src = os.path.join(self.repo, "bench", name + ".c")
-            out = os.path.join(self.work, name)
-            subprocess.run(["cc", "-O2", "-o", out, src], check=True)
-            self._shims[name] = out
-        return self._shims[name]
+            subprocess.run(["cc", "-O2"] + flags + ["-o", out, src] + libs, check=True)
+            self._built.add(out)
+        return out
 
     def fsync_shim(self):
         """The LD_PRELOAD shim that adds FSYNC_DELAY_US to every fsync/fdatasync."""

@@ -48,12 +48,17 @@ def parse(text):
 NICE = 0
 
 
-def command(port, test, requests, clients=50, size=16, keyspace=100000, pipeline=1, cpu=1,
-            cluster=False):
+def on_client_cpu(cpu):
+    """The prefix that runs a client program at NICE on `cpu` (None: any CPU)."""
     cmd = ["nice", "-n", str(NICE)] if NICE else []
     if cpu is not None:
         cmd += ["taskset", "-c", str(cpu)]
-    cmd += [
+    return cmd
+
+
+def command(port, test, requests, clients=50, size=16, keyspace=100000, pipeline=1, cpu=1,
+            cluster=False):
+    cmd = on_client_cpu(cpu) + [
         "redis-benchmark", "-h", "127.0.0.1", "-p", str(port),
         "-t", test, "-n", str(requests), "-c", str(clients),
         "-d", str(size), "-P", str(pipeline),
